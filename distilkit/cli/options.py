@@ -1,0 +1,55 @@
+"""Options shared by every command, with one name and one meaning everywhere.
+
+This module imports no torch: `--help` must stay fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+Seed = Annotated[int, typer.Option("--seed", help="Fixes data order, initialisation and augmentation.")]
+ImgSz = Annotated[
+    tuple[int, int] | None,
+    typer.Option("--imgsz", help="Input size H W (training crop; inference resizes to cover it).", show_default=False),
+]
+Batch = Annotated[int, typer.Option("--batch", help="Images per step (per process).")]
+Workers = Annotated[int, typer.Option("--workers", help="Data-loading worker processes.")]
+Out = Annotated[Path | None, typer.Option("--out", help="Run directory (default: runs/<command>/<name>, incremented).")]
+Name = Annotated[str, typer.Option("--name", help="Run name under runs/<command>/.")]
+ExistOk = Annotated[bool, typer.Option("--exist-ok", help="Reuse an existing run directory.")]
+DataRoot = Annotated[Path | None, typer.Option("--data-root", help="Where datasets live (default: $DISTILKIT_DATA).")]
+Amp = Annotated[bool, typer.Option("--amp", help="Mixed precision: bf16 on CPU, fp16 on CUDA.")]
+
+
+def user_errors(fn):
+    """Turn a DistilkitError into one clear line on stderr and exit code 1 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from distilkit.errors import DistilkitError
+
+        try:
+            return fn(*args, **kwargs)
+        except DistilkitError as e:
+            typer.secho(f"error: {e}", fg="red", err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            typer.secho("interrupted", fg="red", err=True)
+            raise typer.Exit(130) from None
+        except MemoryError:
+            typer.secho("error: out of memory; lower --batch or --imgsz", fg="red", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def not_yet(command: str, issue: int):
+    """The honest answer of a command that a later issue builds."""
+    typer.secho(f"distilkit {command} is not implemented yet (planned in issue #{issue}).", fg="yellow", err=True)
+    sys.exit(2)

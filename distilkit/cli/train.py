@@ -1,0 +1,88 @@
+"""`distilkit train-teacher`: supervised training of a (teacher) model on a labelled set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from distilkit.cli.options import (
+    Amp,
+    Batch,
+    DataRoot,
+    Device,
+    ExistOk,
+    ImgSz,
+    Name,
+    Out,
+    Seed,
+    Workers,
+    user_errors,
+)
+
+
+@user_errors
+def train_teacher(
+    data: Annotated[
+        str, typer.Option("--data", help="Labelled training set (see `distilkit evaluate --help`).")
+    ] = "synth-gta",
+    model: Annotated[
+        str, typer.Option("--model", help="Registry model name, e.g. segformer-b0, unet-resnet18.")
+    ] = "segformer-b0",
+    val_data: Annotated[
+        str | None, typer.Option("--val-data", help="Validation set (default: --data's val split).")
+    ] = None,
+    val_split: Annotated[str, typer.Option("--val-split")] = "val",
+    iters: Annotated[int, typer.Option("--iters", help="Training iterations.")] = 1000,
+    lr: Annotated[float, typer.Option("--lr", help="Base learning rate.")] = 6e-4,
+    head_lr_mult: Annotated[float, typer.Option("--head-lr-mult", help="Decoder/head lr multiplier.")] = 1.0,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="adamw, adam or sgd.")] = "adamw",
+    weight_decay: Annotated[float, typer.Option("--weight-decay")] = 0.01,
+    schedule: Annotated[str, typer.Option("--schedule", help="poly, cosine or constant (after warm-up).")] = "poly",
+    warmup: Annotated[int, typer.Option("--warmup", help="Linear warm-up iterations.")] = 100,
+    grad_clip: Annotated[float | None, typer.Option("--grad-clip", help="Max gradient norm.")] = None,
+    val_every: Annotated[int, typer.Option("--val-every", help="Evaluate and save every N iterations.")] = 250,
+    val_limit: Annotated[
+        int | None, typer.Option("--val-limit", help="Evaluate on the first N val images only.")
+    ] = None,
+    pretrained: Annotated[
+        str | None, typer.Option("--pretrained", help="'imagenet' (download) or a local encoder weights file.")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue a run from its last saved state (run dir).")
+    ] = None,
+    imgsz: ImgSz = None,
+    batch: Batch = 8,
+    amp: Amp = False,
+    seed: Seed = 0,
+    device: Device = "auto",
+    workers: Workers = 2,
+    data_root: DataRoot = None,
+    out: Out = None,
+    name: Name = "exp",
+    exist_ok: ExistOk = False,
+) -> None:
+    """Train a segmentation model on a labelled data set; prints the final evaluation table."""
+    from distilkit.engine.config import TrainConfig, resume_config
+    from distilkit.engine.report import eval_table, print_table, save_eval
+    from distilkit.engine.trainer import run_training
+
+    if resume is not None:
+        cfg, resume_dir = resume_config(resume, device if device != "auto" else None)
+    else:
+        resume_dir = None
+        cfg = TrainConfig(
+            command="train-teacher", method="supervised", data=data, val_data=val_data, val_split=val_split,
+            data_root=str(data_root) if data_root else None, model=model, pretrained=pretrained,
+            imgsz=tuple(imgsz) if imgsz else None, batch=batch, iters=iters, optimizer=optimizer, lr=lr,
+            head_lr_mult=head_lr_mult, weight_decay=weight_decay, schedule=schedule, warmup=min(warmup, iters // 2),
+            grad_clip=grad_clip, amp=amp, val_every=val_every, val_limit=val_limit, seed=seed, workers=workers,
+            device=device,
+        )  # fmt: skip
+    results, run_dir, method = run_training(cfg, name, out, exist_ok, resume_dir)
+    print_table(eval_table(results, f"{cfg.model} on {method.val_dataset().info.name} ({cfg.val_split}), final"))
+    save_eval(results, run_dir)
+    typer.echo(
+        f"weights: {run_dir / 'weights' / 'best.safetensors'} (best), {run_dir / 'weights' / 'last.safetensors'}"
+    )

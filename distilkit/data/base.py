@@ -1,0 +1,117 @@
+"""The dataset base: a list of (image, label) files, label-id mapping, and checks that name the bad file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from distilkit.errors import DistilkitError
+
+IGNORE_INDEX = 255
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model trained on this data must know: classes, colours, the ignore index, eval classes."""
+
+    name: str
+    class_names: tuple[str, ...]
+    palette: tuple[tuple[int, int, int], ...]
+    ignore_index: int = IGNORE_INDEX
+    eval_classes: tuple[int, ...] | None = None  # None: all classes count in the mean
+    default_imgsz: tuple[int, int] = (512, 512)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def make_lut(mapping: dict[int, int], size: int = 256, strict: bool = True) -> np.ndarray:
+    """A lookup table raw value -> train id. Unlisted values become -1 (an error) if strict, else ignore."""
+    lut = np.full(size, -1 if strict else IGNORE_INDEX, dtype=np.int64)
+    for raw, train_id in mapping.items():
+        lut[raw] = train_id
+    return lut
+
+
+def read_image(path: Path) -> np.ndarray:
+    """RGB uint8 HxWx3; one clear error for a missing, empty or corrupt file."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        raise DistilkitError(f"image not found: {path}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DistilkitError(f"cannot read image {path}: {e}") from None
+
+
+def read_label_raw(path: Path) -> np.ndarray:
+    """The raw label values (palette index or grey level), not converted to RGB."""
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("RGB", "RGBA"):
+                raise DistilkitError(f"label {path} is a colour image; expected one channel of class ids")
+            return np.asarray(im)
+    except FileNotFoundError:
+        raise DistilkitError(f"label not found: {path}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DistilkitError(f"cannot read label {path}: {e}") from None
+
+
+@dataclass
+class SegDataset:
+    """Files on disk -> (RGB uint8 HxWx3, int64 HxW train ids). Transforms live in `transforms.py`."""
+
+    info: DatasetInfo
+    samples: list[tuple[Path, Path | None]]  # (image, label or None for unlabelled frames)
+    lut: np.ndarray | None = None  # raw label value -> train id; None: values are train ids already
+    split: str = "train"
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        img_path, lbl_path = self.samples[index]
+        image = read_image(img_path)
+        if lbl_path is None:
+            return image, np.full(image.shape[:2], self.info.ignore_index, dtype=np.int64)
+        label = self.map_label(self.read_label(lbl_path), lbl_path)
+        if label.shape != image.shape[:2]:
+            raise DistilkitError(
+                f"label {lbl_path} is {label.shape[1]}x{label.shape[0]} but image {img_path} is "
+                f"{image.shape[1]}x{image.shape[0]}"
+            )
+        return image, label
+
+    def read_label(self, path: Path) -> np.ndarray:
+        return read_label_raw(path)
+
+    def map_label(self, raw: np.ndarray, path: Path) -> np.ndarray:
+        """Map raw values to train ids; a value the dataset does not define is an error naming the file."""
+        raw = raw.astype(np.int64)
+        lut = self.lut
+        if lut is None:
+            valid = list(range(self.info.num_classes)) + [self.info.ignore_index]
+            lut = make_lut({v: v for v in valid}, size=max(256, int(raw.max()) + 1))
+        if raw.min() < 0 or raw.max() >= len(lut):
+            bad = int(raw.max()) if raw.max() >= len(lut) else int(raw.min())
+            raise DistilkitError(f"label {path} has value {bad}, outside the {self.info.name} label range")
+        label = lut[raw]
+        if (label < 0).any():
+            bad = sorted(set(np.unique(raw[label < 0]).tolist()))[:5]
+            raise DistilkitError(f"label {path} has values {bad} that {self.info.name} does not define")
+        return label
+
+
+def require_samples(samples: list, name: str, split: str, where: Path) -> list:
+    if not samples:
+        raise DistilkitError(f"dataset '{name}' has no images for split '{split}' under {where}")
+    return samples

@@ -1,0 +1,1 @@
+"""One engine for every command: trainer (fit), validator (evaluate), inference, checkpoints."""

@@ -1,0 +1,70 @@
+"""Results as a person reads them: rich tables, plus the same numbers as JSON/CSV and plots."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from rich.table import Table
+
+from distilkit.utils.console import console
+from distilkit.utils.files import atomic_write, write_json
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}"
+
+
+def eval_table(results: dict, title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("class")
+    table.add_column("IoU", justify="right")
+    table.add_column("Acc", justify="right")
+    table.add_column("pixels", justify="right")
+    for name, r in results["per_class"].items():
+        table.add_row(name, _pct(r["iou"]), _pct(r["acc"]), f"{r['pixels']:,}")
+    table.add_section()
+    table.add_row("[bold]mIoU", f"[bold]{_pct(results['miou'])}", _pct(results["mean_acc"]), "")
+    table.caption = (
+        f"pixel acc {_pct(results['pixel_acc'])}  mean class acc {_pct(results['mean_acc'])}  "
+        f"{results['images']} images at {results['images_per_s']:.1f} img/s"
+    )
+    return table
+
+
+def save_eval(results: dict, run_dir: Path, stem: str = "results") -> None:
+    """results.json (everything), results.csv (per class) and per_class_iou.png."""
+    write_json(run_dir / f"{stem}.json", results)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["class", "iou", "acc", "pixels"])
+    for name, r in results["per_class"].items():
+        writer.writerow([name, r["iou"], r["acc"], r["pixels"]])
+    writer.writerow(["mIoU", results["miou"], results["mean_acc"], ""])
+    atomic_write(run_dir / f"{stem}.csv", lambda p: p.write_text(buf.getvalue()))
+    plot_per_class(results, run_dir / "per_class_iou.png")
+
+
+def plot_per_class(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n, r in results["per_class"].items() if r["iou"] is not None]
+    values = [100 * results["per_class"][n]["iou"] for n in names]
+    fig, ax = plt.subplots(figsize=(max(4, 0.5 * len(names) + 2), 3.5))
+    ax.bar(names, values, color="#4c72b0")
+    ax.axhline(100 * results["miou"], color="#c44e52", ls="--", label=f"mIoU {100 * results['miou']:.1f}")
+    ax.set_ylabel("IoU (%)")
+    ax.set_ylim(0, 100)
+    ax.legend()
+    plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=100))
+    plt.close(fig)
+
+
+def print_table(table: Table) -> None:
+    console.print(table)

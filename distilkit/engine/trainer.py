@@ -1,0 +1,213 @@
+"""The one training loop, for train-teacher and every distillation method.
+
+Owns devices, mixed precision, optimiser and schedule, gradient clipping, periodic evaluation, best/last
+checkpoints, resumable training state, progress, metrics.csv and the loss curve. A `Method` owns the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import torch
+from rich.progress import TextColumn
+
+from distilkit.data.loader import train_loader
+from distilkit.engine.checkpoint import load_state, model_meta, save_model, save_state
+from distilkit.engine.config import TrainConfig
+from distilkit.engine.optim import build_optimizer, build_scheduler
+from distilkit.engine.validator import autocast, evaluate
+from distilkit.errors import DistilkitError
+from distilkit.methods.base import Method
+from distilkit.utils.console import console
+from distilkit.utils.files import atomic_write
+from distilkit.utils.progress import progress_bar
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, method: Method, run_dir: Path, device: torch.device):
+        self.cfg, self.method, self.run_dir, self.device = cfg, method, Path(run_dir), device
+        self.weights = self.run_dir / "weights"
+        self.state_path = self.weights / "last.state.pt"
+        for net in method.networks().values():
+            net.to(device)
+        self.optimizer = build_optimizer(method.param_groups(), cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum)
+        self.scheduler = build_scheduler(self.optimizer, cfg.iters, cfg.warmup, cfg.schedule, cfg.power)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
+        self.step, self.best, self.history, self.last_eval = 0, -1.0, [], None
+        self.imgsz = tuple(method.imgsz)
+
+    # ---- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "best": self.best,
+            "networks": {k: v.state_dict() for k, v in self.method.networks().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all()},
+            "method": self.method.extra_state(),
+            "history": self.history,
+            "last_eval": self.last_eval,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        try:
+            for name, net in self.method.networks().items():
+                net.load_state_dict(state["networks"][name])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.scaler.load_state_dict(state["scaler"])
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise DistilkitError(f"training state {self.state_path} does not fit this run: {e}") from None
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.method.load_extra_state(state["method"])
+        self.step, self.best = state["step"], state["best"]
+        self.history, self.last_eval = list(state["history"]), state["last_eval"]
+
+    # ---- loop ----------------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> dict:
+        cfg = self.cfg
+        if resume:
+            self.load_state_dict(load_state(self.state_path))
+            console.print(f"resuming {self.run_dir} at step {self.step}/{cfg.iters}")
+        streams = {
+            name: iter(train_loader(view, cfg.batch, cfg.workers, cfg.seed + i, start_step=self.step))
+            for i, (name, view) in enumerate(self.method.train_views().items())
+        }
+        for net in self.method.networks().values():
+            net.train()
+        window: dict[str, list[float]] = {}
+        loss_text = TextColumn("{task.fields[status]}")
+        with progress_bar(True, loss_text) as bar:
+            task = bar.add_task(cfg.command, total=cfg.iters, completed=self.step, unit="it", status="")
+            while self.step < cfg.iters:
+                batch = {k: tuple(t.to(self.device, non_blocking=True) for t in next(s)) for k, s in streams.items()}
+                losses = self.train_step(batch)
+                for k, v in losses.items():
+                    window.setdefault(k, []).append(v)
+                self.step += 1
+                bar.update(task, advance=1, status=f"loss {losses['loss']:.4f}")
+                if self.step % cfg.log_every == 0 or self.step == cfg.iters:
+                    self.log({k: sum(v) / len(v) for k, v in window.items()})
+                    window = {}
+                if self.step % cfg.val_every == 0 or self.step == cfg.iters:
+                    self.validate_and_save()
+        self.plot()
+        return self.last_eval or {}
+
+    def train_step(self, batch: dict) -> dict[str, float]:
+        with autocast(self.device, self.cfg.amp):
+            losses = self.method.training_step(batch, self.step)
+        loss = losses["loss"]
+        if not torch.isfinite(loss):
+            raise DistilkitError(f"loss became {loss.item()} at step {self.step}; lower --lr, or train without --amp")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.method.after_step(self.step)
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    def log(self, means: dict[str, float]) -> None:
+        self.history.append({"step": self.step, "lr": self.optimizer.param_groups[0]["lr"], **means})
+
+    def validate_and_save(self) -> None:
+        student, info = self.method.student(), self.method.info()
+        results = evaluate(
+            student, self.method.val_dataset(), info, self.imgsz, self.device, self.cfg.batch,
+            self.cfg.workers, self.cfg.eval_mode, self.cfg.amp, show_progress=False, limit=self.cfg.val_limit,
+        )  # fmt: skip
+        student.train()
+        self.last_eval = {k: v for k, v in results.items() if k != "confusion_matrix"}
+        self.history.append({"step": self.step, "val_miou": results["miou"]})
+        metrics = {"miou": results["miou"], "pixel_acc": results["pixel_acc"], "step": self.step}
+        meta = model_meta(
+            student, info, self.imgsz, self.cfg.method, metrics, val_data=self.method.val_dataset().info.name
+        )
+        save_model(self.weights / "last.safetensors", student, meta)
+        if results["miou"] > self.best:
+            self.best = results["miou"]
+            save_model(self.weights / "best.safetensors", student, meta)
+        self.save_extra_checkpoints(info)
+        save_state(self.state_path, self.state_dict())
+        self.write_metrics()
+        console.print(
+            f"step {self.step}/{self.cfg.iters}: val mIoU {100 * results['miou']:.2f} (best {100 * self.best:.2f})"
+        )
+
+    def save_extra_checkpoints(self, info) -> None:
+        """Methods may export more than the student (e.g. DUDA's large teacher)."""
+        for name, net in getattr(self.method, "extra_checkpoints", lambda: {})().items():
+            save_model(self.weights / f"{name}.safetensors", net, model_meta(net, info, self.imgsz, self.cfg.method))
+
+    def write_metrics(self) -> None:
+        keys = ["step"] + sorted({k for row in self.history for k in row} - {"step"})
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(self.history)
+        atomic_write(self.run_dir / "metrics.csv", lambda p: p.write_text(buf.getvalue()))
+
+    def plot(self) -> None:
+        """loss_curve.png: every logged loss, and val mIoU on a second axis."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rows = [r for r in self.history if "loss" in r]
+        evals = [r for r in self.history if "val_miou" in r]
+        if not rows:
+            return
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for key in sorted({k for r in rows for k in r} - {"step", "lr"}):
+            pts = [(r["step"], r[key]) for r in rows if key in r and math.isfinite(r[key])]
+            ax.plot(*zip(*pts, strict=True), label=key, lw=2 if key == "loss" else 1)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("loss")
+        ax.legend(loc="upper left")
+        if evals:
+            ax2 = ax.twinx()
+            ax2.plot(
+                [r["step"] for r in evals], [100 * r["val_miou"] for r in evals], "o-", color="k", label="val mIoU"
+            )
+            ax2.set_ylabel("val mIoU (%)")
+            ax2.legend(loc="upper right")
+        fig.tight_layout()
+        atomic_write(self.run_dir / "loss_curve.png", lambda p: fig.savefig(p, format="png", dpi=100))
+        plt.close(fig)
+
+
+def run_training(
+    cfg: TrainConfig, name: str = "exp", out: Path | None = None, exist_ok: bool = False, resume_dir: Path | None = None
+) -> tuple:
+    """What every training command does: build the method (seeded), make the run dir, fit (or resume).
+
+    Returns (final evaluation, run dir, method).
+    """
+    from distilkit.methods import build_method
+    from distilkit.utils.device import seed_everything, select_device
+    from distilkit.utils.files import increment_run_dir
+
+    device = select_device(cfg.device)
+    seed_everything(cfg.seed)
+    method = build_method(cfg)
+    if resume_dir is None:
+        run_dir = increment_run_dir(cfg.command, name, out, exist_ok)
+        atomic_write(run_dir / "args.json", lambda p: p.write_text(cfg.to_json()))
+    else:
+        run_dir = resume_dir
+    console.print(f"run directory: [bold]{run_dir}[/]")
+    results = Trainer(cfg, method, run_dir, device).fit(resume=resume_dir is not None)
+    return results, run_dir, method

@@ -1,0 +1,51 @@
+"""Supervised training on a labelled set: what `train-teacher` runs (and the source-only baseline)."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+from distilkit.data import build_dataset
+from distilkit.data.loader import TrainView
+from distilkit.data.transforms import AugmentConfig
+from distilkit.engine.config import TrainConfig
+from distilkit.methods.base import Method, register_method
+from distilkit.models import create_model
+
+
+@register_method("supervised")
+class Supervised(Method):
+    def __init__(self, cfg: TrainConfig):
+        super().__init__(cfg)
+        self.train_set = build_dataset(cfg.data, "train", cfg.data_root)
+        self._val = build_dataset(cfg.val_data or cfg.data, cfg.val_split, cfg.data_root)
+        self._info = self.train_set.info
+        self.imgsz = tuple(cfg.imgsz or self._info.default_imgsz)
+        self.model = create_model(cfg.model, self._info.num_classes, cfg.pretrained)
+        aug = AugmentConfig(**cfg.method_args.get("aug", {}))
+        self.view = TrainView(self.train_set, self.imgsz, aug, self._info.mean, self._info.std)
+
+    def networks(self):
+        return {"model": self.model}
+
+    def train_views(self):
+        return {"train": self.view}
+
+    def param_groups(self):
+        head = self.model.head_parameters()
+        head_ids = {id(p) for p in head}
+        encoder = [p for p in self.model.parameters() if id(p) not in head_ids]
+        return [{"params": encoder}, {"params": head, "lr_mult": self.cfg.head_lr_mult}]
+
+    def training_step(self, batch, step):
+        images, labels, _ = batch["train"]
+        logits = self.model(images)
+        return {"loss": F.cross_entropy(logits.float(), labels, ignore_index=self._info.ignore_index)}
+
+    def student(self):
+        return self.model
+
+    def info(self):
+        return self._info
+
+    def val_dataset(self):
+        return self._val

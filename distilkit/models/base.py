@@ -1,0 +1,89 @@
+"""The one model interface: `model(x)` gives logits at input size; `return_features=True` adds features."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from distilkit.errors import DistilkitError
+from distilkit.utils.console import warn
+
+
+class SegModel(nn.Module):
+    """Wraps an smp-style network (encoder / decoder / segmentation_head) behind the distilkit interface.
+
+    Features: `encoder` is the list of encoder stages (strides 2..32, empty stages dropped), `decoder` the
+    last decoder feature before the classifier; feature distillation reads them.
+    """
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+        self.arch: dict = {}
+
+    def forward(self, x: torch.Tensor, return_features: bool = False):
+        stages = self.net.encoder(x)
+        decoded = self.net.decoder(stages)
+        logits = self.net.segmentation_head(decoded)
+        if logits.shape[-2:] != x.shape[-2:]:
+            logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        if not return_features:
+            return logits
+        return logits, {"encoder": [s for s in stages[1:] if s.shape[1] > 0], "decoder": decoded}
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """Parameters outside the encoder (DAFormer-style recipes give them a larger learning rate)."""
+        encoder = {id(p) for p in self.net.encoder.parameters()}
+        return [p for p in self.parameters() if id(p) not in encoder]
+
+
+def build_smp(arch: str, encoder: str, num_classes: int, pretrained: str | None, **kwargs) -> SegModel:
+    """An smp model with the `pretrained` rule: 'imagenet' downloads (offline: warn, random init); a path loads."""
+    import segmentation_models_pytorch as smp
+
+    net = None
+    if pretrained == "imagenet":
+        try:
+            net = smp.create_model(
+                arch, encoder_name=encoder, encoder_weights="imagenet", classes=num_classes, **kwargs
+            )
+        except Exception as e:  # smp / huggingface raise many network error types; all mean "could not get it"
+            warn(
+                f"could not download imagenet weights for {encoder} ({type(e).__name__}); using random init. "
+                "Pass --pretrained PATH to a local encoder weights file to use one."
+            )
+    if net is None:
+        net = smp.create_model(arch, encoder_name=encoder, encoder_weights=None, classes=num_classes, **kwargs)
+    if pretrained not in (None, "imagenet"):
+        load_encoder_weights(net.encoder, Path(pretrained))
+    return SegModel(net)
+
+
+def load_encoder_weights(encoder: nn.Module, path: Path) -> None:
+    """Load a local encoder state dict (.safetensors, or .pth/.pt read with weights_only=True)."""
+    if not path.is_file():
+        raise DistilkitError(f"--pretrained {path}: no such file (use 'imagenet' or a local weights file)")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = state.get("state_dict", state) if isinstance(state, dict) else state
+    except Exception as e:  # corrupt files raise from several layers (safetensors, zipfile, unpickler)
+        raise DistilkitError(f"--pretrained {path}: cannot read weights ({type(e).__name__}: {e})") from None
+    own = encoder.state_dict()
+    for prefix in ("", "encoder.", "net.encoder.", "module.", "backbone."):
+        matched = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix) and k[len(prefix) :] in own}
+        if matched:
+            break
+    usable = {k: v for k, v in matched.items() if v.shape == own[k].shape}
+    if not usable:
+        raise DistilkitError(f"--pretrained {path}: no tensor in it matches this model's encoder")
+    encoder.load_state_dict(usable, strict=False)
+    if len(usable) < len(own):
+        warn(f"--pretrained {path}: loaded {len(usable)} of {len(own)} encoder tensors; the rest stay random")

@@ -1,0 +1,43 @@
+"""Shared fixtures: where ../shared is (tests that need it skip without it) and tiny generated datasets."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+torch.set_num_threads(2)
+
+SHARED = Path(os.environ.get("DISTILKIT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+CAMVID = SHARED / "data" / "camvid"
+CITYSCAPES = SHARED / "fixtures" / "cityscapes"
+
+needs_camvid = pytest.mark.skipif(not CAMVID.is_dir(), reason="../shared/data/camvid not present")
+needs_cityscapes = pytest.mark.skipif(not CITYSCAPES.is_dir(), reason="../shared/fixtures/cityscapes not present")
+
+
+def write_folder_dataset(root: Path, n_train: int = 6, n_val: int = 3, size=(64, 128)) -> Path:
+    """A `folder` dataset drawn from the synthetic generator, in the Cityscapes class space."""
+    from distilkit.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
+    from distilkit.data.synth import GAME, generate
+
+    for split, n in (("train", n_train), ("val", n_val)):
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        (root / "masks" / split).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            image, label = generate(GAME, split, i, seed=0, size=size)
+            Image.fromarray(image).save(root / "images" / split / f"{i:04d}.png")
+            Image.fromarray(label.astype(np.uint8)).save(root / "masks" / split / f"{i:04d}.png")
+    spec = {"names": list(CITYSCAPES_CLASSES), "palette": [list(c) for c in CITYSCAPES_PALETTE]}
+    (root / "classes.json").write_text(json.dumps(spec))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    return write_folder_dataset(tmp_path_factory.mktemp("tiny"))

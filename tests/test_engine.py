@@ -1,0 +1,137 @@
+"""Checkpoints, EMA, schedules, run directories, and resume = uninterrupted."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+import torch
+
+from distilkit.data import build_dataset
+from distilkit.engine.checkpoint import load_model, load_state, model_meta, read_meta, save_model
+from distilkit.engine.config import TrainConfig
+from distilkit.engine.ema import ModelEMA, ema_decay_schedule
+from distilkit.engine.optim import lr_factor
+from distilkit.engine.trainer import Trainer, run_training
+from distilkit.errors import DistilkitError
+from distilkit.models import create_model
+from distilkit.utils.files import increment_run_dir
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    return create_model("segformer-b0", num_classes=19).eval()
+
+
+def test_checkpoint_round_trip(tiny_model, tmp_path):
+    info = build_dataset("synth-gta", "val").info
+    meta = model_meta(tiny_model, info, (64, 128), "supervised", {"miou": 0.5})
+    save_model(tmp_path / "m.safetensors", tiny_model, meta)
+    model, loaded = load_model(tmp_path / "m.safetensors")
+    x = torch.randn(1, 3, 64, 128)
+    assert torch.equal(model(x), tiny_model(x))
+    for key in ("arch", "class_names", "palette", "ignore_index", "imgsz", "mean", "std", "dataset", "method"):
+        assert key in loaded
+    assert loaded["arch"]["name"] == "segformer-b0" and loaded["metrics"]["miou"] == 0.5
+    assert read_meta(tmp_path / "m.safetensors")["class_names"][13] == "car"
+
+
+def test_bad_checkpoints_are_refused(tiny_model, tmp_path):
+    good = tmp_path / "m.safetensors"
+    save_model(good, tiny_model, model_meta(tiny_model, build_dataset("synth-gta", "val").info, (64, 128), "x"))
+    truncated = tmp_path / "t.safetensors"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(DistilkitError, match="cannot read checkpoint"):
+        load_model(truncated)
+    other = tmp_path / "other.safetensors"
+    meta = json.loads(__import__("safetensors").safe_open(str(good), "pt").metadata()["distilkit-model"])
+    meta["arch"]["name"] = "unet-resnet18"
+    save_model(other, tiny_model, meta)
+    with pytest.raises(DistilkitError, match="does not fit architecture 'unet-resnet18'"):
+        load_model(other)
+    with pytest.raises(DistilkitError, match="not found"):
+        load_model(tmp_path / "missing.safetensors")
+
+
+class Boom:
+    def __reduce__(self):
+        return (exec, ("open('PWNED', 'w').write('x')",))
+
+
+def test_training_state_never_unpickles_code(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    torch.save({"x": Boom()}, tmp_path / "evil.pt", pickle_module=pickle)
+    with pytest.raises(DistilkitError, match="cannot resume"):
+        load_state(tmp_path / "evil.pt")
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_ema_updates_floats_and_copies_integers():
+    model = torch.nn.BatchNorm1d(2)
+    ema = ModelEMA(model, decay=0.9)
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+        model.num_batches_tracked.fill_(7)
+    ema.update(model, step=5)
+    assert torch.allclose(ema.ema.weight, torch.full((2,), 0.9 * 1.0 + 0.1 * 2.0))
+    assert ema.ema.num_batches_tracked.item() == 7
+    schedule = ema_decay_schedule(0.999)
+    assert schedule(0) == 0.0 and schedule(1) == 0.5 and schedule(9) == pytest.approx(0.9)
+    assert schedule(100_000) == 0.999
+
+
+def test_lr_schedules():
+    assert lr_factor(0, 100, 10, "poly") == pytest.approx(1e-6)
+    assert lr_factor(5, 100, 10, "poly") == pytest.approx(0.5, abs=1e-5)
+    assert lr_factor(10, 100, 10, "poly") == 1.0
+    assert lr_factor(55, 100, 10, "poly", power=1.0) == pytest.approx(0.5)
+    assert lr_factor(55, 100, 10, "cosine") == pytest.approx(0.5)
+    assert lr_factor(100, 100, 10, "cosine") == pytest.approx(0.0)
+    with pytest.raises(DistilkitError):
+        lr_factor(50, 100, 10, "linear-ish")
+
+
+def test_run_dirs_increment_and_never_overwrite(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert increment_run_dir("train-teacher").as_posix() == "runs/train-teacher/exp"
+    assert increment_run_dir("train-teacher").as_posix() == "runs/train-teacher/exp2"
+    assert increment_run_dir("train-teacher", exist_ok=True).as_posix() == "runs/train-teacher/exp"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("precious")
+    with pytest.raises(DistilkitError, match="already holds files"):
+        increment_run_dir("train-teacher", out=tmp_path / "mine")
+    assert (tmp_path / "mine" / "keep.txt").read_text() == "precious"
+
+
+def tiny_cfg(data_root, **kw) -> TrainConfig:
+    base = dict(
+        data="folder", data_root=str(data_root), model="segformer-b0", imgsz=(64, 128), batch=2, iters=6,
+        val_every=3, warmup=2, workers=0, device="cpu", lr=1e-3,
+    )  # fmt: skip
+    return TrainConfig(**{**base, **kw})
+
+
+def test_resume_equals_uninterrupted(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _, full_dir, _ = run_training(tiny_cfg(tiny_data), out=tmp_path / "full")
+
+    original = Trainer.train_step
+
+    def dies_at_step_4(self, batch):
+        if self.step == 4:
+            raise KeyboardInterrupt  # after the state saved at step 3
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", dies_at_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(tiny_cfg(tiny_data), out=tmp_path / "cut")
+    monkeypatch.setattr(Trainer, "train_step", original)
+    assert load_state(tmp_path / "cut/weights/last.state.pt")["step"] == 3
+    run_training(tiny_cfg(tiny_data), resume_dir=tmp_path / "cut")
+
+    from safetensors.torch import load_file
+
+    a, b = load_file(full_dir / "weights/last.safetensors"), load_file(tmp_path / "cut/weights/last.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bitwise, on CPU
