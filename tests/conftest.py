@@ -41,3 +41,32 @@ def write_folder_dataset(root: Path, n_train: int = 6, n_val: int = 3, size=(64,
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     return write_folder_dataset(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    """An untrained segformer-b0 checkpoint in the synthetic class space (inference tests need no training)."""
+    from distilkit.data.synth import SYNTH_INFO
+    from distilkit.engine.checkpoint import model_meta, save_model
+    from distilkit.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("segformer-b0", SYNTH_INFO.num_classes)
+    path = tmp_path_factory.mktemp("ckpt") / "weights" / "best.safetensors"
+    save_model(path, model, model_meta(model, SYNTH_INFO, (64, 128), "supervised"))
+    return path
+
+
+def write_video(path: Path, frames: int = 6, size=(64, 128), rate: int = 5) -> Path:
+    import av
+
+    from distilkit.data.synth import CAMERA, generate
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.height, stream.width, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for i in range(frames):
+            image = generate(CAMERA, "val", i, size=size)[0]
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    return path

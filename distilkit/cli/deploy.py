@@ -1,20 +1,172 @@
-"""Deployment commands: predict, fps, export-onnx."""
+"""Deployment commands: predict, fps, export-onnx. Each parses options and calls the engine."""
 
 from __future__ import annotations
 
-from distilkit.cli.options import not_yet
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from distilkit.cli.options import Batch, DataRoot, Device, ExistOk, ImgSz, Name, Out, user_errors
+
+Backend = Annotated[str, typer.Option("--backend", help="torch (a .safetensors checkpoint) or onnx (an .onnx export).")]
+Half = Annotated[bool, typer.Option("--half", help="fp16 inference (CUDA only).")]
+DEFAULT_PAIR = ("segformer-b5", "segformer-b0")  # DUDA's teacher and student
 
 
-def predict() -> None:
-    """Segment an image, a folder, a glob or a video with a checkpoint."""
-    not_yet("predict", 3)
+@user_errors
+def predict(
+    source: Annotated[str, typer.Argument(help="An image, a folder, a glob (quoted) or a video file.")],
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Checkpoint or .onnx (default: newest best under runs/).")
+    ] = None,
+    backend: Backend = "torch",
+    mode: Annotated[str, typer.Option("--mode", help="whole (resized image) or slide (sliding window).")] = "whole",
+    save_mask: Annotated[
+        bool | None,
+        typer.Option("--save-mask/--no-save-mask", help="Palette PNG label maps (default: images yes, video no)."),
+    ] = None,
+    save_overlay: Annotated[
+        bool, typer.Option("--save-overlay/--no-save-overlay", help="Image blended with the mask (images).")
+    ] = True,
+    alpha: Annotated[float, typer.Option("--alpha", help="Overlay opacity.")] = 0.5,
+    half: Half = False,
+    batch: Batch = 4,
+    device: Device = "auto",
+    out: Out = None,
+    name: Name = "exp",
+    exist_ok: ExistOk = False,
+) -> None:
+    """Segment an image, a folder, a glob or a video (streamed frame by frame) with a checkpoint or ONNX file."""
+    from distilkit.engine.predictor import run_predict
+    from distilkit.utils.device import select_device
+    from distilkit.utils.files import increment_run_dir
+
+    if weights is not None and weights.suffix == ".onnx":
+        backend = "onnx"
+    summary = run_predict(
+        source, weights, backend, select_device(device), lambda: increment_run_dir("predict", name, out, exist_ok),
+        mode, batch, half, save_mask, save_overlay, alpha,
+    )  # fmt: skip
+    what = (
+        f"{summary['count']} frames -> {summary['video']}"
+        if summary["kind"] == "video"
+        else f"{summary['count']} images"
+    )
+    typer.echo(f"{what}; results in {summary['run_dir']}")
 
 
-def fps() -> None:
-    """Latency and throughput of models (PyTorch and onnxruntime)."""
-    not_yet("fps", 3)
+@user_errors
+def fps(
+    weights: Annotated[
+        list[Path] | None, typer.Argument(help="Checkpoints or .onnx files (default: the default teacher/student).")
+    ] = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", help="Architectures to time when no weights are given (repeat).")
+    ] = None,
+    backend: Annotated[str, typer.Option("--backend", help="torch, onnx or all.")] = "torch",
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed iterations first.")] = 3,
+    iters: Annotated[int, typer.Option("--iters", help="Timed iterations.")] = 20,
+    imgsz: ImgSz = None,
+    batch: Batch = 1,
+    half: Half = False,
+    device: Device = "cpu",
+    out: Out = None,
+    name: Name = "exp",
+    exist_ok: ExistOk = False,
+) -> None:
+    """Latency (mean, median, p90), frames/s, parameters, GFLOPs and peak memory; teacher/student speed-up."""
+    import tempfile
+
+    from rich.table import Table
+
+    from distilkit.data.synth import SYNTH_INFO
+    from distilkit.engine.checkpoint import model_meta
+    from distilkit.engine.predictor import load_backend
+    from distilkit.engine.report import print_table
+    from distilkit.engine.speed import benchmark
+    from distilkit.errors import DistilkitError
+    from distilkit.models import create_model
+    from distilkit.utils.device import select_device
+    from distilkit.utils.files import increment_run_dir, write_json
+
+    dev = select_device(device)
+    if backend not in ("torch", "onnx", "all"):
+        raise DistilkitError(f"--backend {backend}: expected torch, onnx or all")
+    backends = ["torch", "onnx"] if backend == "all" else [backend]
+    size = tuple(imgsz) if imgsz else (512, 512)
+    models = []
+    if weights:
+        for w in weights:
+            loaded, meta = load_backend(w, select_device("cpu"))
+            models.append((f"{meta['arch']['name']} ({w.name})", w if w.suffix == ".onnx" else loaded, meta))
+        if any(w.suffix == ".onnx" for w in weights) and backend == "torch":
+            backends = ["torch", "onnx"]
+    else:
+        for arch in model or DEFAULT_PAIR:
+            net = create_model(arch, SYNTH_INFO.num_classes).eval()
+            models.append((arch, net, model_meta(net, SYNTH_INFO, size, "none")))
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = benchmark(models, backends, dev, size, batch, half, warmup, iters, tmp)
+    table = Table(title=f"fps on {dev.type} at {size[0]}x{size[1]}, batch {batch}{', fp16' if half else ''}")
+    for col in ("model", "backend", "params (M)", "GFLOPs", "mean ms", "median ms", "p90 ms", "frames/s", "peak MiB"):
+        table.add_column(col, justify="left" if col in ("model", "backend") else "right")
+    for r in rows:
+        table.add_row(
+            r["model"], r["backend"], f"{r['params'] / 1e6:.2f}" if r["params"] else "-",
+            f"{r['gflops']:.2f}" if r["gflops"] is not None else "-", f"{r['mean_ms']:.2f}",
+            f"{r['median_ms']:.2f}", f"{r['p90_ms']:.2f}", f"{r['fps']:.1f}", f"{r['peak_mem_mb']:.0f}",
+        )  # fmt: skip
+    print_table(table)
+    speedups = speedup_lines(rows)
+    for line in speedups:
+        typer.echo(line)
+    run_dir = increment_run_dir("fps", name, out, exist_ok)
+    write_json(run_dir / "fps.json", {"device": str(dev), "imgsz": list(size), "batch": batch, "rows": rows,
+                                      "speedups": speedups})  # fmt: skip
+    typer.echo(f"results: {run_dir / 'fps.json'}")
 
 
-def export_onnx() -> None:
-    """Export a checkpoint to ONNX and verify it against PyTorch."""
-    not_yet("export-onnx", 3)
+def speedup_lines(rows: list[dict]) -> list[str]:
+    """Per backend: each model's speed-up over the slowest (the teacher) one."""
+    lines = []
+    for backend in dict.fromkeys(r["backend"] for r in rows):
+        group = [r for r in rows if r["backend"] == backend]
+        if len(group) < 2:
+            continue
+        slowest = max(group, key=lambda r: r["mean_ms"])
+        for r in group:
+            if r is not slowest:
+                ratio = slowest["mean_ms"] / r["mean_ms"]
+                lines.append(f"{backend}: {r['model']} is {ratio:.2f}x faster than {slowest['model']}")
+    return lines
+
+
+@user_errors
+def export_onnx(
+    weights: Annotated[
+        Path | None, typer.Argument(help="A distilkit checkpoint (default: newest best under runs/).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output .onnx path (default: beside the checkpoint).")
+    ] = None,
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset version.")] = 17,
+    static: Annotated[bool, typer.Option("--static", help="Fix batch, height and width (default: dynamic).")] = False,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Data set whose first val image verifies the export.")
+    ] = None,
+    batch: Batch = 1,
+    data_root: DataRoot = None,
+    exist_ok: ExistOk = False,
+) -> None:
+    """Export to ONNX (metadata: classes, palette, normalisation), check it, and verify it in onnxruntime."""
+    from distilkit.engine.checkpoint import resolve_weights
+    from distilkit.engine.exporter import export_and_verify
+
+    weights = resolve_weights(weights)
+    r = export_and_verify(weights, out, opset, static, batch, data, data_root, exist_ok)
+    typer.echo(
+        f"exported {r['onnx']} (opset {r['opset']}, {'dynamic' if r['dynamic'] else 'static'} shapes); "
+        f"onnxruntime vs PyTorch on {r['inputs']} inputs: max |logit diff| {r['max_abs_diff']:.2e}, "
+        f"argmax agreement {100 * r['argmax_agreement']:.3f}%"
+    )

@@ -59,16 +59,21 @@ def info_from_meta(meta: dict) -> DatasetInfo:
     )
 
 
-def resolve_weights(weights: Path | None) -> Path:
-    """An explicit checkpoint, or the newest runs/**/weights/best.safetensors (said aloud)."""
+def resolve_weights(weights: Path | None, pattern: str = "**/weights/best.safetensors") -> Path:
+    """An explicit checkpoint, or the newest one under runs/ matching `pattern` (said aloud)."""
     from distilkit.utils.console import err_console
     from distilkit.utils.files import newest
 
     if weights is not None:
         return Path(weights)
-    found = newest("**/weights/best.safetensors")
+    found = newest(pattern)
     if found is None:
-        raise DistilkitError("no checkpoint given and none under runs/; train one with `distilkit train-teacher`")
+        how = (
+            "export one with `distilkit export-onnx`"
+            if pattern.endswith(".onnx")
+            else "train one with `distilkit train-teacher`"
+        )
+        raise DistilkitError(f"no checkpoint given and none under runs/ ({pattern}); {how}")
     err_console.print(f"using the newest checkpoint: {found}")
     return found
 

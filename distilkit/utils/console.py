@@ -1,9 +1,12 @@
 """The rich consoles every command prints through (results on stdout, warnings and errors on stderr)."""
 
+import sys
+
 from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+# Off a terminal (logs, CI, pipes) rich would wrap tables at 80 columns; give them room instead.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def warn(message: str) -> None:

@@ -1,0 +1,185 @@
+"""Label maps from RGB frames, through a PyTorch checkpoint or an exported ONNX file, on one inference path."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from distilkit.data.transforms import normalize
+from distilkit.engine.checkpoint import FORMAT, load_model
+from distilkit.engine.inference import infer_logits
+from distilkit.errors import DistilkitError
+
+
+class OnnxModel:
+    """An onnxruntime session that behaves like a model on the inference path (tensor in, tensor out)."""
+
+    def __init__(self, path: Path, device: torch.device):
+        import onnxruntime as ort
+
+        providers = ["CPUExecutionProvider"]
+        if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as e:  # onnxruntime raises its own error types for invalid or foreign files
+            raise DistilkitError(f"cannot load ONNX model {path}: {str(e).splitlines()[0]}") from None
+        self.input = self.session.get_inputs()[0].name
+        self.static = [d if isinstance(d, int) else None for d in self.session.get_inputs()[0].shape]
+        raw = self.session.get_modelmeta().custom_metadata_map.get(FORMAT)
+        if raw is None:
+            raise DistilkitError(f"{path} is an ONNX model but not a distilkit export (no '{FORMAT}' metadata)")
+        self.meta = json.loads(raw)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if any(s is not None and s != d for s, d in zip(self.static, x.shape, strict=True)):
+            raise DistilkitError(
+                f"this ONNX model has a static input {self.static} and cannot take {list(x.shape)}; "
+                "export without --static, or match --batch and --imgsz"
+            )
+        out = self.session.run(None, {self.input: x.detach().float().cpu().numpy()})[0]
+        return torch.from_numpy(out).to(x.device)
+
+    def eval(self) -> OnnxModel:
+        return self
+
+
+def load_backend(weights: Path, device: torch.device, half: bool = False):
+    """A .safetensors checkpoint or an .onnx export -> (model callable, metadata)."""
+    weights = Path(weights)
+    if weights.suffix == ".onnx":
+        if not weights.is_file():
+            raise DistilkitError(f"ONNX model not found: {weights}")
+        model = OnnxModel(weights, device)
+        return model, model.meta
+    model, meta = load_model(weights, device)
+    if half:
+        if device.type != "cuda":
+            raise DistilkitError("--half needs a CUDA device (on the CPU, inference runs in fp32)")
+        model = model.half()
+    return model, meta
+
+
+class Predictor:
+    """Frames (RGB uint8, any size) -> label maps at the same size."""
+
+    def __init__(self, model, meta: dict, device: torch.device, mode: str = "whole", half: bool = False):
+        if mode not in ("whole", "slide"):
+            raise DistilkitError(f"--mode {mode}: expected whole or slide")
+        self.model, self.meta, self.device, self.mode, self.half = model, meta, device, mode, half
+        self.imgsz = tuple(meta["imgsz"])
+        self.palette = np.asarray(meta["palette"], dtype=np.float32)
+
+    @torch.no_grad()
+    def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        if len({f.shape for f in frames}) > 1:
+            return [label for f in frames for label in self([f])]
+        x = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2).float().div_(255)
+        x = normalize(x, self.meta["mean"], self.meta["std"])
+        if self.half:
+            x = x.half()
+        logits = infer_logits(self.model, x, self.imgsz, self.mode)
+        return list(logits.argmax(1).to(torch.uint8).cpu().numpy())
+
+
+def batched(items: Iterable, n: int) -> Iterator[list]:
+    """Lists of up to n items, pulled lazily (constant memory for long videos and big folders)."""
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == n:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def run_predict(
+    source: str,
+    weights: Path | None,
+    backend: str,
+    device: torch.device,
+    make_run_dir: Callable[[], Path],
+    mode: str = "whole",
+    batch: int = 4,
+    half: bool = False,
+    save_mask: bool | None = None,
+    save_overlay: bool = True,
+    alpha: float = 0.5,
+) -> dict:
+    """Predict on images or a video and write masks / overlays / an overlay video into a new run dir.
+
+    Masks are palette PNGs (pixel value = class id). Images get masks and overlays by default; a video
+    gets an overlay mp4 at its frame rate (audio dropped), and per-frame masks with `save_mask=True`.
+    """
+    from distilkit.engine.checkpoint import resolve_weights
+    from distilkit.engine.sources import VideoWriter, colour_mask, overlay, read_images, resolve_source, video_frames
+    from distilkit.utils.console import err_console
+    from distilkit.utils.files import write_json
+    from distilkit.utils.progress import progress_bar
+
+    if backend not in ("torch", "onnx"):
+        raise DistilkitError(f"--backend {backend}: expected torch or onnx")
+    src = resolve_source(source)
+    if weights is None:
+        weights = resolve_weights(None, "**/weights/best.onnx" if backend == "onnx" else "**/weights/best.safetensors")
+    elif backend == "onnx" and Path(weights).suffix != ".onnx":
+        raise DistilkitError(f"--backend onnx needs an .onnx file (export one: distilkit export-onnx {weights})")
+    model, meta = load_backend(weights, device, half)
+    predictor = Predictor(model, meta, device, mode, half)
+    video = src.kind == "video"
+    if video:
+        frames, rate, count = video_frames(src.paths[0])
+        stem = src.paths[0].stem
+        items = ((f"{stem}_{i:06d}", frame) for i, frame in enumerate(frames))
+    else:
+        count, items = len(src.paths), ((p.stem, image) for p, image in read_images(src.paths))
+    chunks = batched(items, batch)
+    first = next(chunks, None)  # a bad first image or an empty video fails here, before any output exists
+    if first is None:
+        raise DistilkitError(f"video {src.paths[0]} has no frames")
+    masks_on = save_mask if save_mask is not None else not video
+    run_dir = make_run_dir()
+    err_console.print(f"predicting with {weights} into {run_dir}")
+    for sub, on in (("masks", masks_on), ("overlays", save_overlay and not video)):
+        if on:
+            (run_dir / sub).mkdir(exist_ok=True)
+    outputs, writer, done = [], None, 0
+    out_video = run_dir / f"{src.paths[0].stem}.mp4"
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task(src.paths[0].name if video else "predict", total=count or None,
+                                unit="frame" if video else "img")  # fmt: skip
+            for chunk in itertools.chain([first], chunks):
+                for (name, image), label in zip(chunk, predictor([im for _, im in chunk]), strict=True):
+                    entry = {"name": name}
+                    if masks_on:
+                        entry["mask"] = str(run_dir / "masks" / f"{name}.png")
+                        colour_mask(label, meta["palette"]).save(entry["mask"])
+                    blended = overlay(image, label, predictor.palette, alpha)
+                    if video:
+                        writer = writer or VideoWriter(out_video, rate, image.shape[1], image.shape[0])
+                        writer.write(blended)
+                    elif save_overlay:
+                        entry["overlay"] = str(run_dir / "overlays" / f"{name}.jpg")
+                        Image.fromarray(blended).save(entry["overlay"], quality=92)
+                    if not video:
+                        outputs.append(entry)
+                    done += 1
+                bar.advance(task, len(chunk))
+    finally:
+        if writer is not None:
+            writer.close()
+    summary = {"weights": str(weights), "source": source, "kind": src.kind, "count": done, "outputs": outputs}
+    if video:
+        summary.update(video=str(out_video), fps=float(rate))
+    write_json(run_dir / "predictions.json", summary)
+    return {**summary, "run_dir": str(run_dir)}

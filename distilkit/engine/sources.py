@@ -1,0 +1,116 @@
+"""What `predict` reads and writes: images, folders, globs and videos (streamed with PyAV), and label colouring."""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from distilkit.data.base import read_image
+from distilkit.errors import DistilkitError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
+
+
+@dataclass
+class Source:
+    kind: str  # "images" or "video"
+    paths: list[Path]
+
+
+def resolve_source(source: str) -> Source:
+    """An image, a folder of images, a glob, or a video file."""
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DistilkitError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {path}")
+        return Source("images", files)
+    if path.is_file():
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            return Source("video", [path])
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return Source("images", [path])
+        raise DistilkitError(f"{path}: not an image or video file (by its extension)")
+    if any(ch in source for ch in "*?["):
+        files = sorted(Path(p) for p in glob.glob(source, recursive=True) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DistilkitError(f"no images match {source}")
+        return Source("images", files)
+    raise DistilkitError(f"source not found: {source}")
+
+
+def colour_mask(label: np.ndarray, palette) -> Image.Image:
+    """A palette PNG: pixel values are class ids (a lossless label map), colours the class colours."""
+    mask = Image.fromarray(label.astype(np.uint8), mode="P")
+    flat = [v for colour in palette for v in colour]
+    mask.putpalette(flat + [0] * (768 - len(flat)))
+    return mask
+
+
+def overlay(image: np.ndarray, label: np.ndarray, palette: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """The image blended with the class colours (ignore and unknown ids stay as they are)."""
+    colours = np.zeros((256, 3), np.float32)
+    colours[: len(palette)] = palette
+    known = (label < len(palette))[..., None]
+    blended = (1 - alpha) * image.astype(np.float32) + alpha * colours[label]
+    return np.where(known, blended, image).astype(np.uint8)
+
+
+def video_frames(path: Path) -> tuple[Iterator[np.ndarray], Fraction, int]:
+    """Stream decoded RGB frames one at a time (constant memory); returns (frames, frame rate, frame count)."""
+    import av
+
+    try:
+        container = av.open(str(path))
+        stream = container.streams.video[0]
+    except (av.error.FFmpegError, IndexError, OSError) as e:
+        raise DistilkitError(f"cannot read video {path}: {e}") from None
+    rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as e:
+            raise DistilkitError(f"cannot decode video {path}: {e}") from None
+        finally:
+            container.close()
+
+    return frames(), Fraction(rate), int(stream.frames or 0)
+
+
+class VideoWriter:
+    """H.264 mp4 at the source frame rate, video only (audio is dropped)."""
+
+    def __init__(self, path: Path, rate: Fraction, width: int, height: int):
+        import av
+
+        self.container = av.open(str(path), mode="w")
+        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+        self.stream = self.container.add_stream(codec, rate=rate)
+        self.stream.width, self.stream.height = width - width % 2, height - height % 2  # yuv420p needs even sizes
+        self.stream.pix_fmt = "yuv420p"
+
+    def write(self, frame: np.ndarray) -> None:
+        import av
+
+        frame = frame[: self.stream.height, : self.stream.width]
+        for packet in self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+
+
+def read_images(paths: list[Path]) -> Iterator[tuple[Path, np.ndarray]]:
+    for path in paths:
+        yield path, read_image(path)

@@ -1,0 +1,106 @@
+"""Latency, FLOPs, parameters and peak memory of a model, measured the same way for every backend."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def count_params(model) -> int | None:
+    if isinstance(model, torch.nn.Module):
+        return sum(p.numel() for p in model.parameters())
+    return None
+
+
+def count_gflops(model: torch.nn.Module, x: torch.Tensor) -> float:
+    """Forward GFLOPs per image, counted by torch's own FLOP counter (a multiply-add counts as 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    return counter.get_total_flops() / 1e9 / x.shape[0]
+
+
+@torch.no_grad()
+def measure_latency(fn: Callable, x: torch.Tensor, device: torch.device, warmup: int, iters: int) -> dict:
+    """Per-batch latency in ms (mean, median, p90) and frames/s; CUDA timing uses events and synchronises."""
+    for _ in range(warmup):
+        fn(x)
+    times = []
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        for _ in range(iters):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn(x)
+            end.record()
+            torch.cuda.synchronize(device)
+            times.append(start.elapsed_time(end))
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        for _ in range(iters):
+            t0 = time.perf_counter()
+            fn(x)
+            times.append((time.perf_counter() - t0) * 1000)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS, MiB
+    times.sort()
+    mean = statistics.fmean(times)
+    return {
+        "mean_ms": mean,
+        "median_ms": statistics.median(times),
+        "p90_ms": times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))],
+        "fps": 1000 * x.shape[0] / mean,
+        "peak_mem_mb": peak,
+        "peak_mem_kind": "cuda allocated" if device.type == "cuda" else "process RSS",
+    }
+
+
+def benchmark(
+    models: list[tuple[str, object, dict]],
+    backends: list[str],
+    device: torch.device,
+    imgsz: tuple[int, int],
+    batch: int,
+    half: bool,
+    warmup: int,
+    iters: int,
+    workdir,
+) -> list[dict]:
+    """Time each (label, torch model or .onnx path, meta) on each backend; rows for the table and JSON."""
+    from pathlib import Path
+
+    from distilkit.data.transforms import pad_to_multiple
+    from distilkit.engine.exporter import export_onnx
+    from distilkit.engine.predictor import OnnxModel
+    from distilkit.errors import DistilkitError
+
+    if half and device.type != "cuda":
+        raise DistilkitError("--half needs a CUDA device")
+    x, _ = pad_to_multiple(torch.randn(batch, 3, *imgsz), 32)
+    rows = []
+    for label, model, meta in models:
+        torch_model = model if isinstance(model, torch.nn.Module) else None
+        gflops = count_gflops(torch_model, x[:1]) if torch_model is not None else None
+        for backend in backends:
+            if backend == "torch":
+                if torch_model is None:
+                    continue
+                fn = torch_model.to(device).eval()
+                if half:
+                    fn = fn.half()
+                xin = x.to(device).half() if half else x.to(device)
+            else:
+                onnx_path = Path(model) if torch_model is None else Path(workdir) / f"{label}.onnx"
+                if torch_model is not None:
+                    export_onnx(torch_model.float().cpu(), meta, onnx_path)
+                fn, xin = OnnxModel(onnx_path, device), x
+            stats = measure_latency(fn, xin, device, warmup, iters)
+            rows.append(
+                {"model": label, "backend": backend, "params": count_params(torch_model), "gflops": gflops, **stats}
+            )
+    return rows

@@ -1,0 +1,144 @@
+"""predict (image, folder, glob, video), export-onnx parity, fps on both backends, and their bad inputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from conftest import write_video
+from distilkit.cli import app
+from distilkit.engine.predictor import OnnxModel, Predictor, load_backend
+from distilkit.engine.sources import video_frames
+
+runner = CliRunner()
+
+
+def ok(result):
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def one_error_line(result, match: str):
+    assert result.exit_code != 0
+    err = result.stderr.strip()
+    assert "Traceback" not in result.output and len(err.splitlines()) == 1 and match in err, err
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    from distilkit.data.synth import CAMERA, generate
+
+    folder = tmp_path_factory.mktemp("imgs")
+    for i in range(3):
+        Image.fromarray(generate(CAMERA, "val", i, size=(64, 128))[0]).save(folder / f"f{i}.png")
+    return folder
+
+
+def test_predict_image_folder_glob_and_masks_decode(tiny_ckpt, images, tmp_path):
+    ok(
+        runner.invoke(
+            app, ["predict", str(images / "f0.png"), "--weights", str(tiny_ckpt), "--out", str(tmp_path / "a")]
+        )
+    )
+    ok(runner.invoke(app, ["predict", str(images), "--weights", str(tiny_ckpt), "--out", str(tmp_path / "b")]))
+    ok(
+        runner.invoke(
+            app, ["predict", str(images / "f*.png"), "--weights", str(tiny_ckpt), "--out", str(tmp_path / "c")]
+        )
+    )
+    assert sorted(p.name for p in (tmp_path / "b/masks").iterdir()) == ["f0.png", "f1.png", "f2.png"]
+    assert len(json.loads((tmp_path / "c/predictions.json").read_text())["outputs"]) == 3
+    assert (tmp_path / "a/overlays/f0.jpg").is_file()
+    # The palette PNG is a lossless label map: its pixel values are exactly the predicted class ids.
+    model, meta = load_backend(tiny_ckpt, torch.device("cpu"))
+    image = np.asarray(Image.open(images / "f1.png").convert("RGB"))
+    expected = Predictor(model, meta, torch.device("cpu"))([image])[0]
+    mask = Image.open(tmp_path / "b/masks/f1.png")
+    assert mask.mode == "P" and np.array_equal(np.asarray(mask), expected)
+    assert mask.getpalette()[13 * 3 : 13 * 3 + 3] == [0, 0, 142]  # car's Cityscapes colour
+
+
+def test_predict_video_streams_and_keeps_the_frame_rate(tiny_ckpt, tmp_path):
+    video = write_video(tmp_path / "clip.mp4", frames=7, rate=5)
+    ok(
+        runner.invoke(
+            app, ["predict", str(video), "--weights", str(tiny_ckpt), "--out", str(tmp_path / "v"), "--batch", "3"]
+        )
+    )
+    frames, rate, _ = video_frames(tmp_path / "v/clip.mp4")
+    assert rate == 5 and sum(1 for _ in frames) == 7
+    summary = json.loads((tmp_path / "v/predictions.json").read_text())
+    assert summary["count"] == 7 and summary["kind"] == "video"
+
+
+def test_export_onnx_parity_and_onnx_backend(tiny_ckpt, images, tmp_path):
+    onnx_path = tmp_path / "m.onnx"
+    result = ok(runner.invoke(app, ["export-onnx", str(tiny_ckpt), "--out", str(onnx_path)]))
+    assert "argmax agreement 100" in result.stdout or "argmax agreement 99.9" in result.stdout
+    import onnx
+
+    proto = onnx.load(str(onnx_path))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(meta["names"])[0] == "road" and "distilkit-model" in meta
+    # dynamic batch / height / width: another size runs and agrees with PyTorch
+    model, _ = load_backend(tiny_ckpt, torch.device("cpu"))
+    x = torch.randn(2, 3, 96, 160)
+    assert torch.allclose(OnnxModel(onnx_path, torch.device("cpu"))(x), model(x), atol=1e-3)
+    ok(runner.invoke(app, ["predict", str(images), "--weights", str(onnx_path), "--out", str(tmp_path / "o")]))
+    torch_masks = tmp_path / "t"
+    ok(runner.invoke(app, ["predict", str(images), "--weights", str(tiny_ckpt), "--out", str(torch_masks)]))
+    a, b = np.asarray(Image.open(tmp_path / "o/masks/f2.png")), np.asarray(Image.open(torch_masks / "masks/f2.png"))
+    assert (a == b).mean() > 0.999
+    one_error_line(runner.invoke(app, ["export-onnx", str(tiny_ckpt), "--out", str(onnx_path)]), "exists")
+
+
+def test_fps_both_backends(tiny_ckpt, tmp_path):
+    args = [
+        "fps",
+        "--model",
+        "segformer-b0",
+        "--imgsz",
+        "64",
+        "128",
+        "--backend",
+        "all",
+        "--iters",
+        "2",
+        "--warmup",
+        "1",
+    ]
+    result = ok(runner.invoke(app, [*args, "--out", str(tmp_path / "f")]))
+    rows = json.loads((tmp_path / "f/fps.json").read_text())["rows"]
+    assert {r["backend"] for r in rows} == {"torch", "onnx"}
+    assert all(r["mean_ms"] > 0 and r["gflops"] > 0 and r["params"] > 0 for r in rows)
+    assert "mean ms" in result.stdout
+    two = ["fps", str(tiny_ckpt), "--model", "x", "--imgsz", "64", "128", "--iters", "2", "--warmup", "0"]
+    ok(runner.invoke(app, [*two, "--out", str(tmp_path / "g")]))
+
+
+def test_deploy_bad_inputs(tiny_ckpt, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad_image = tmp_path / "bad.png"
+    bad_image.write_bytes(b"not a png at all")
+    one_error_line(runner.invoke(app, ["predict", str(bad_image), "--weights", str(tiny_ckpt)]), "cannot read image")
+    bad_video = tmp_path / "bad.mp4"
+    bad_video.write_bytes(b"\x00" * 100)
+    one_error_line(runner.invoke(app, ["predict", str(bad_video), "--weights", str(tiny_ckpt)]), "video")
+    one_error_line(
+        runner.invoke(app, ["predict", str(tmp_path / "nope.png"), "--weights", str(tiny_ckpt)]), "not found"
+    )
+    (tmp_path / "empty").mkdir()
+    one_error_line(runner.invoke(app, ["predict", str(tmp_path / "empty")]), "no images")
+    (tmp_path / "a.png").write_bytes(bad_image.read_bytes())
+    one_error_line(runner.invoke(app, ["predict", str(tmp_path / "a.png")]), "none under runs/")
+    one_error_line(runner.invoke(app, ["export-onnx"]), "none under runs/")
+    one_error_line(runner.invoke(app, ["predict", str(bad_image), "--weights", str(tmp_path / "x.safetensors")]),
+                   "not found")  # fmt: skip
+    one_error_line(runner.invoke(app, ["fps", "--device", "cuda"]), "CUDA is not available")
+    one_error_line(runner.invoke(app, ["fps", "--half", "--model", "segformer-b0"]), "--half needs a CUDA device")
+    assert not (tmp_path / "runs").exists()  # failed commands leave no half-made run directory behind
