@@ -2,17 +2,137 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from distilkit.cli.options import not_yet
+from distilkit.cli.options import Amp, DataRoot, Device, ExistOk, ImgSz, Name, Out, Seed, Workers, not_yet, user_errors
 
 app = typer.Typer(help="Distil a teacher into a student with one of four methods.", no_args_is_help=True)
 
+DUDA_PRESETS = {
+    # the paper: 40k + 40k iterations, 512x512 crops, batch 2, MiT-B5 -> MiT-B0, AdamW 6e-5 (head x10)
+    "paper": dict(teacher_model="segformer-b5", student_model="segformer-b0", stage1=40000, stage3=40000,
+                  imgsz=(512, 512), batch=2, lr=6e-5, head_lr_mult=10.0, warmup=1500, val_every=4000,
+                  inconsistency_images=None, val_limit=None),
+    # minutes on a 2-core CPU: small sizes of the same families, the source's default size, a higher lr
+    # (no pretrained encoders offline), subsets for the inconsistency pass and the periodic evaluations
+    "cpu": dict(teacher_model="segformer-b1", student_model="segformer-b0", stage1=150, stage3=150, imgsz=None,
+                batch=2, lr=6e-4, head_lr_mult=1.0, warmup=30, val_every=None, inconsistency_images=200,
+                val_limit=100),
+}  # fmt: skip
+
+
+def _opt(help_: str, *flags: str):
+    return typer.Option(*flags, help=help_)
+
 
 @app.command("duda")
-def duda() -> None:
-    """Distilled unsupervised domain adaptation (source labelled, target unlabelled)."""
-    not_yet("distill duda", 4)
+@user_errors
+def duda(
+    src: Annotated[str, _opt("Labelled source data set.", "--src")] = "synth-gta",
+    tgt: Annotated[str, _opt("Unlabelled target data set (its labels only measure).", "--tgt")] = "synth-city",
+    src_root: Annotated[Path | None, _opt("Source root (default: --data-root).", "--src-root")] = None,
+    tgt_root: Annotated[Path | None, _opt("Target root (default: --data-root).", "--tgt-root")] = None,
+    preset: Annotated[str | None, _opt("paper or cpu (default: paper on CUDA, cpu otherwise).", "--preset")] = None,
+    teacher: Annotated[Path | None, _opt("Source-trained checkpoint warm-starting LT and LS.", "--teacher")] = None,
+    teacher_model: Annotated[str | None, _opt("Large model (LT, LS).", "--teacher-model")] = None,
+    student_model: Annotated[str | None, _opt("Small model (SS), the one deployed.", "--student-model")] = None,
+    stage1_iters: Annotated[int | None, _opt("Pre-adaptation iterations.", "--stage1-iters")] = None,
+    stage3_iters: Annotated[int | None, _opt("Fine-tuning iterations.", "--stage3-iters")] = None,
+    lr: Annotated[float | None, _opt("Base learning rate (AdamW).", "--lr")] = None,
+    head_lr_mult: Annotated[float | None, _opt("Decode-head lr multiplier.", "--head-lr-mult")] = None,
+    kd_weight: Annotated[float, _opt("lambda_kd of stage 1.", "--kd-weight")] = 1.0,
+    temperature: Annotated[float, _opt("KD temperature T.", "--temperature")] = 2.0,
+    ema: Annotated[float, _opt("EMA factor of the teacher.", "--ema")] = 0.999,
+    pseudo_threshold: Annotated[float, _opt("Confidence threshold of the weight q.", "--pseudo-threshold")] = 0.968,
+    mix: Annotated[bool, _opt("ClassMix source classes onto the target.", "--mix/--no-mix")] = True,
+    rcs: Annotated[
+        bool | None, _opt("Rare class sampling (default: on for gta/synthia sources).", "--rcs/--no-rcs")
+    ] = None,
+    strong_aug: Annotated[bool, _opt("Colour jitter and blur on mixed images.", "--strong-aug")] = False,
+    mic: Annotated[bool, _opt("MIC masked-image consistency (64x64 blocks, ratio 0.7).", "--mic")] = False,
+    style: Annotated[str | None, _opt("fda: render source images in the target's style.", "--style")] = None,
+    fda_beta: Annotated[float, _opt("FDA low-frequency band.", "--fda-beta")] = 0.01,
+    inconsistency_images: Annotated[
+        int | None, _opt("Target images for stage 2 (default: preset).", "--inconsistency-images")
+    ] = None,
+    val_every: Annotated[
+        int | None, _opt("Evaluate and save every N iterations (default: end of each stage).", "--val-every")
+    ] = None,
+    resume: Annotated[Path | None, _opt("Continue a run from its last saved state (run dir).", "--resume")] = None,
+    imgsz: ImgSz = None,
+    batch: Annotated[int | None, _opt("Images per step per domain (default: preset).", "--batch")] = None,
+    amp: Amp = False,
+    seed: Seed = 0,
+    device: Device = "auto",
+    workers: Workers = 2,
+    data_root: DataRoot = None,
+    out: Out = None,
+    name: Name = "exp",
+    exist_ok: ExistOk = False,
+) -> None:
+    """Distilled unsupervised domain adaptation: labelled source, unlabelled target, a small deployable student."""
+    from distilkit.engine.config import TrainConfig, resume_config
+    from distilkit.engine.trainer import run_training
+    from distilkit.errors import DistilkitError
+    from distilkit.methods.duda import report
+    from distilkit.utils.device import select_device
+
+    if resume is not None:
+        cfg, resume_dir = resume_config(resume, device if device != "auto" else None)
+    else:
+        resume_dir = None
+        preset = preset or ("paper" if select_device(device).type == "cuda" else "cpu")
+        if preset not in DUDA_PRESETS:
+            raise DistilkitError(f"--preset {preset}: expected {' or '.join(DUDA_PRESETS)}")
+        p = DUDA_PRESETS[preset]
+        n1, n3 = stage1_iters or p["stage1"], stage3_iters or p["stage3"]
+        method_args = dict(
+            tgt=tgt,
+            teacher=str(teacher) if teacher else None,
+            teacher_model=teacher_model or p["teacher_model"],
+            stage1_iters=n1,
+            stage3_iters=n3,
+            ema=ema,
+            pseudo_threshold=pseudo_threshold,
+            kd_weight=kd_weight,
+            temperature=temperature,
+            mix=mix,
+            rcs=rcs,
+            strong_aug=strong_aug,
+            mic=mic,
+            style=style,
+            fda_beta=fda_beta,
+            inconsistency_images=inconsistency_images or p["inconsistency_images"],
+            src_root=str(src_root) if src_root else None,
+            tgt_root=str(tgt_root) if tgt_root else None,
+            preset=preset,
+        )
+        cfg = TrainConfig(
+            command="distill-duda",
+            method="duda",
+            data=src,
+            val_data=tgt,
+            data_root=str(data_root) if data_root else None,
+            model=student_model or p["student_model"],
+            imgsz=tuple(imgsz) if imgsz else p["imgsz"],
+            batch=batch or p["batch"],
+            iters=n1 + n3,
+            lr=lr or p["lr"],
+            head_lr_mult=head_lr_mult or p["head_lr_mult"],
+            warmup=p["warmup"],
+            val_every=val_every or p["val_every"] or n1,
+            val_limit=p["val_limit"],
+            amp=amp,
+            seed=seed,
+            workers=workers,
+            device=device,
+            method_args=method_args,
+        )
+    results, run_dir, method = run_training(cfg, name, out, exist_ok, resume_dir)
+    report(method, results, run_dir)
 
 
 @app.command("sakd")

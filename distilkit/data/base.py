@@ -91,6 +91,13 @@ class SegDataset:
             )
         return image, label
 
+    def load_label(self, index: int) -> np.ndarray:
+        """The label alone (class statistics need no image)."""
+        img_path, lbl_path = self.samples[index]
+        if lbl_path is None:
+            return self.load(index)[1]
+        return self.map_label(self.read_label(lbl_path), lbl_path)
+
     def read_label(self, path: Path) -> np.ndarray:
         return read_label_raw(path)
 

@@ -6,14 +6,15 @@ order and augmentation depend on `--seed` alone: not on worker count, not on how
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from distilkit.data.base import SegDataset
-from distilkit.data.transforms import AugmentConfig, normalize, to_tensor, train_transform
+from distilkit.data.style import fda
+from distilkit.data.transforms import AugmentConfig, normalize, resize_image, to_tensor, train_transform
 from distilkit.errors import DistilkitError
 
 
@@ -51,10 +52,18 @@ class SeededStream(Sampler):
 
 
 class TrainView(Dataset):
-    """Augmented, normalised crops of a dataset, addressed by (index, augmentation seed)."""
+    """Augmented, normalised crops of a dataset, addressed by (index, augmentation seed).
 
-    def __init__(self, dataset: SegDataset, size: tuple[int, int], aug: AugmentConfig, mean, std):
+    `order(epoch)` replaces the shuffled epoch order (rare class sampling, sample selection); `style` is a
+    dataset whose images restyle each crop by Fourier domain adaptation (source rendered as target).
+    """
+
+    def __init__(
+        self, dataset: SegDataset, size: tuple[int, int], aug: AugmentConfig, mean, std,
+        order: Callable[[int], list[int]] | None = None, style: SegDataset | None = None, style_beta: float = 0.01,
+    ):  # fmt: skip
         self.dataset, self.size, self.aug, self.mean, self.std = dataset, tuple(size), aug, mean, std
+        self.order, self.style, self.style_beta = order, style, style_beta
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -64,6 +73,9 @@ class TrainView(Dataset):
         image, label = self.dataset.load(index)
         g = torch.Generator().manual_seed(int(aug_seed) % (2**63))
         img, lbl = train_transform(image, label, self.size, self.aug, g)
+        if self.style is not None:
+            ref = self.style.load(int(torch.randint(len(self.style), (), generator=g)))[0]
+            img = fda(img, resize_image(to_tensor(ref), self.size), self.style_beta)
         return normalize(img, self.mean, self.std), lbl, index
 
 
@@ -98,7 +110,7 @@ def _init_worker(worker_id: int) -> None:
 def train_loader(view: TrainView, batch: int, workers: int, seed: int, start_step: int = 0, rank=0, world=1):
     if len(view) == 0:
         raise DistilkitError(f"dataset '{view.dataset.info.name}' is empty")
-    stream = SeededStream(len(view), seed, start=start_step * batch, rank=rank, world=world)
+    stream = SeededStream(len(view), seed, start=start_step * batch, rank=rank, world=world, indices=view.order)
     return DataLoader(
         view,
         batch_size=batch,

@@ -220,6 +220,11 @@ class SynthDataset(SegDataset):
         e = self.extra
         return generate(e["style"], self.split, index, e["seed"], e["size"])
 
+    def load_label(self, index: int) -> np.ndarray:
+        e = self.extra
+        rng = np.random.default_rng([e["seed"], e["style"].domain_id, SPLIT_IDS.get(self.split, 2), index])
+        return draw_layout(rng, *e["size"])[0]
+
 
 def build_synth(style: Style, split: str, seed: int = 0, size: tuple[int, int] = (128, 256), length: int = 0):
     info = replace(SYNTH_INFO, name=style.name)

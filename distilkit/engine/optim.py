@@ -37,6 +37,18 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str, power: float = 
     raise DistilkitError(f"unknown schedule '{schedule}'; use poly, cosine or constant")
 
 
-def build_scheduler(optimizer, total: int, warmup: int, schedule: str, power: float = 1.0):
+def build_scheduler(optimizer, total: int, warmup: int, schedule: str, power: float = 1.0, segments=None):
+    """LambdaLR over `total` iterations; with `segments` (iterations per stage), each stage gets its own
+    warm-up and decay (a multi-stage method restarts its schedule at every stage)."""
     lr_factor(0, total, warmup, schedule, power)  # validates the name before training starts
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warmup, schedule, power))
+    bounds = list(segments or [total])
+
+    def factor(step: int) -> float:
+        start = 0
+        for length in bounds:
+            if step < start + length:
+                return lr_factor(step - start, length, min(warmup, length // 2), schedule, power)
+            start += length
+        return lr_factor(bounds[-1], bounds[-1], 0, schedule, power)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -93,8 +93,10 @@ class VideoWriter:
         import av
 
         self.container = av.open(str(path), mode="w")
-        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-        self.stream = self.container.add_stream(codec, rate=rate)
+        if "libx264" in av.codecs_available:  # 'veryfast': the encoder must not take the CPU the model needs
+            self.stream = self.container.add_stream("libx264", rate=rate, options={"preset": "veryfast"})
+        else:
+            self.stream = self.container.add_stream("mpeg4", rate=rate)
         self.stream.width, self.stream.height = width - width % 2, height - height % 2  # yuv420p needs even sizes
         self.stream.pix_fmt = "yuv420p"
 

@@ -34,7 +34,9 @@ class Trainer:
         for net in method.networks().values():
             net.to(device)
         self.optimizer = build_optimizer(method.param_groups(), cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum)
-        self.scheduler = build_scheduler(self.optimizer, cfg.iters, cfg.warmup, cfg.schedule, cfg.power)
+        self.scheduler = build_scheduler(
+            self.optimizer, cfg.iters, cfg.warmup, cfg.schedule, cfg.power, method.lr_segments()
+        )
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
         self.step, self.best, self.history, self.last_eval = 0, -1.0, [], None
         self.imgsz = tuple(method.imgsz)

@@ -59,6 +59,10 @@ class Method:
         """Losses of one step; the engine backpropagates `loss` and logs every entry."""
         raise NotImplementedError
 
+    def lr_segments(self) -> list[int]:
+        """Iterations per stage; each stage gets its own warm-up and decay."""
+        return [self.cfg.iters]
+
     def after_step(self, step: int) -> None:
         """Hook after the optimizer step (EMA updates, schedules)."""
 

@@ -1,0 +1,121 @@
+"""DUDA figures: target mIoU of (a) the small student trained on the source only, (b) the large teacher,
+(c) the DUDA small student, on synth-gta -> synth-city and on CamVid day -> dusk. Written to
+docs/benchmarks.md.
+
+For each task, in one run: train the large model and the small model on the source (train-teacher's
+engine), then run DUDA warm-started from that large model (`--teacher`), and evaluate everything on the
+target with the same evaluator. CamVid's dusk labels are used only to measure.
+
+    python benchmarks/duda.py --camvid ../shared/data/camvid
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _doc import machine, write_block  # noqa: E402
+
+from distilkit.data import build_dataset  # noqa: E402
+from distilkit.engine.config import TrainConfig  # noqa: E402
+from distilkit.engine.trainer import run_training  # noqa: E402
+from distilkit.engine.validator import evaluate  # noqa: E402
+
+
+def target_miou(model, method, tgt: str, split: str, root) -> float:
+    ds = build_dataset(tgt, split, root)
+    return evaluate(model.eval(), ds, method.info(), method.imgsz, torch.device("cpu"), 8, 0, show_progress=False)[
+        "miou"
+    ]
+
+
+def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> dict:
+    common = dict(data_root=root, imgsz=imgsz, workers=args.workers, device="cpu", seed=args.seed)
+    out, times = {"task": task}, {}
+    ckpts = {}
+    for role, arch in (("teacher", args.teacher_model), ("student", args.student_model)):
+        cfg = TrainConfig(command="bench-duda", data=src, model=arch, iters=args.source_iters, batch=args.batch,
+                          val_every=args.source_iters, warmup=args.source_iters // 10, **common)  # fmt: skip
+        start = time.perf_counter()
+        _, run_dir, method = run_training(cfg, name=f"{task}-{role}-source")
+        times[role] = time.perf_counter() - start
+        out[f"{role}_source_only"] = target_miou(method.student(), method, tgt, split, root)
+        ckpts[role] = run_dir / "weights" / "last.safetensors"
+    n = args.duda_iters
+    cfg = TrainConfig(
+        command="bench-duda", method="duda", data=src, val_data=tgt, model=args.student_model, iters=2 * n,
+        batch=args.duda_batch, lr=6e-4, warmup=n // 10, val_every=n,
+        method_args=dict(tgt=tgt, teacher=str(ckpts["teacher"]), stage1_iters=n, stage3_iters=n,
+                         inconsistency_images=args.inconsistency_images, tgt_val_split=split),
+        **common,
+    )  # fmt: skip
+    start = time.perf_counter()
+    _, run_dir, method = run_training(cfg, name=f"{task}-duda")
+    times["duda"] = time.perf_counter() - start
+    out["duda_student"] = target_miou(method.student(), method, tgt, split, root)
+    out["duda_teacher"] = target_miou(method.lt, method, tgt, split, root)
+    out["stages"] = method.stages
+    out["times_s"] = times
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--teacher-model", default="segformer-b1")
+    p.add_argument("--student-model", default="segformer-b0")
+    p.add_argument("--source-iters", type=int, default=400)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--duda-iters", type=int, default=200, help="per stage (pre-adaptation and fine-tuning)")
+    p.add_argument("--duda-batch", type=int, default=4)
+    p.add_argument("--inconsistency-images", type=int, default=200)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--camvid", help="CamVid root: also day (0006R0 + 0016E5) -> dusk (0001TP)")
+    p.add_argument("--camvid-imgsz", type=int, nargs=2, default=[192, 256])
+    p.add_argument("--skip-synth", action="store_true")
+    args = p.parse_args()
+
+    rows = []
+    if not args.skip_synth:
+        rows.append(run_task("synth", "synth-gta", "synth-city", "val", None, None, args))
+    if args.camvid:
+        rows.append(
+            run_task("camvid", "camvid-day", "camvid-dusk", "train", args.camvid, tuple(args.camvid_imgsz), args)
+        )
+    Path("runs").mkdir(exist_ok=True)
+    Path("runs/bench-duda.json").write_text(json.dumps(rows, indent=2))
+
+    cmd = "python benchmarks/duda.py " + " ".join(sys.argv[1:])
+    lines = [
+        f"Measured with `{cmd}` on {machine()}. Large model {args.teacher_model}, small {args.student_model}; "
+        f"source training {args.source_iters} iterations at batch {args.batch}; DUDA {args.duda_iters} + "
+        f"{args.duda_iters} iterations at batch {args.duda_batch} per domain, warm-started from the source-trained "
+        f"large model; no pretrained encoders (offline). Target mIoU (%):",
+        "",
+        "| task | (a) small, source only | large, source only | (b) large teacher after DUDA | (c) DUDA small student "
+        "| (c) - (a) | (b) - (c) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    names = {"synth": "synth-gta -> synth-city (val)", "camvid": "CamVid day -> dusk (0001TP)"}
+    for r in rows:
+        a, t, b, c = (
+            100 * r[k] for k in ("student_source_only", "teacher_source_only", "duda_teacher", "duda_student")
+        )
+        lines.append(f"| {names[r['task']]} | {a:.1f} | {t:.1f} | {b:.1f} | {c:.1f} | {c - a:+.1f} | {b - c:+.1f} |")
+    lines.append("")
+    for r in rows:
+        stage = ", ".join(f"{s['network']} {100 * s['miou']:.1f}" for s in r["stages"] if "miou" in s)
+        mins = ", ".join(f"{k} {v / 60:.1f} min" for k, v in r["times_s"].items())
+        lines.append(f"- {names[r['task']]}: after pre-adaptation: {stage}. Training time: {mins}.")
+    print("\n".join(lines))
+    print(f"written to {write_block('benchmarks.md', 'duda', chr(10).join(lines))}")
+
+
+if __name__ == "__main__":
+    main()

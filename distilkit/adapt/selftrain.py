@@ -1,0 +1,62 @@
+"""Self-training pieces: pseudo-labels with a confidence weight, ClassMix, rare class sampling, MIC
+masking, and DUDA's class inconsistency weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def pseudo_labels(logits: torch.Tensor, threshold: float = 0.968) -> tuple[torch.Tensor, torch.Tensor]:
+    """argmax labels and q = fraction of pixels whose max probability >= threshold (one scalar per batch)."""
+    prob, label = torch.softmax(logits.detach().float(), dim=1).max(dim=1)
+    return label, (prob >= threshold).float().mean()
+
+
+def class_mix(
+    src_img: torch.Tensor, src_lbl: torch.Tensor, tgt_img: torch.Tensor, tgt_lbl: torch.Tensor, g: torch.Generator,
+    ignore_index: int = 255,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """ClassMix (DACS): paste the pixels of half of the classes present in each source label onto the target.
+
+    Returns (mixed images, mixed labels, paste masks); labels are source labels where pasted, `tgt_lbl`
+    (pseudo-labels) elsewhere.
+    """
+    masks = []
+    for lbl in src_lbl:
+        classes = lbl.unique()
+        classes = classes[classes != ignore_index]
+        chosen = classes[torch.randperm(len(classes), generator=g)[: (len(classes) + 1) // 2]]
+        masks.append(torch.isin(lbl, chosen.to(lbl.device)))
+    mask = torch.stack(masks)
+    mixed = torch.where(mask[:, None], src_img, tgt_img)
+    return mixed, torch.where(mask, src_lbl, tgt_lbl), mask
+
+
+def rcs_probabilities(frequencies: np.ndarray, temperature: float = 0.01) -> np.ndarray:
+    """P(c) = softmax((1 - f_c) / T) over the source classes' pixel frequencies f_c (rare classes first)."""
+    logits = (1 - np.asarray(frequencies, dtype=np.float64)) / temperature
+    p = np.exp(logits - logits.max())
+    return p / p.sum()
+
+
+def masked_image(image: torch.Tensor, g: torch.Generator, block: int = 64, ratio: float = 0.7) -> torch.Tensor:
+    """MIC: zero out (the normalised mean) a random `ratio` of `block` x `block` patches, per image."""
+    b, _, h, w = image.shape
+    gh, gw = -(-h // block), -(-w // block)
+    keep = (torch.rand(b, 1, gh, gw, generator=g) >= ratio).float().to(image.device)
+    keep = keep.repeat_interleave(block, 2).repeat_interleave(block, 3)[..., :h, :w]
+    return image * keep
+
+
+def class_inconsistency(cm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """DUDA stage 2 from a confusion matrix of (argmax LT, argmax SS): I_c = 1 - IoU_c (0 for a class absent
+    from both), and the weights I'_c = C * I_c / sum(I), clipped to [0, 2]."""
+    cm = cm.double()
+    tp = cm.diag()
+    union = cm.sum(0) + cm.sum(1) - tp
+    iou = torch.where(union > 0, tp / union.clamp(min=1), torch.ones_like(tp))
+    inc = 1 - iou
+    c = cm.shape[0]
+    weights = (c * inc / inc.sum()).clamp(0, 2) if inc.sum() > 0 else torch.ones_like(inc)
+    return inc.float(), weights.float()

@@ -1,0 +1,26 @@
+"""Pixel knowledge distillation: KL(softmax(z_t / T) || softmax(z_s / T)) * T^2 per pixel."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def pixel_kd_map(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """B x H x W map of the KL divergence, summed over classes, times T^2 (teacher logits are detached)."""
+    log_p_s = F.log_softmax(student.float() / temperature, dim=1)
+    log_p_t = F.log_softmax(teacher.detach().float() / temperature, dim=1)
+    return (log_p_t.exp() * (log_p_t - log_p_s)).sum(1) * temperature**2
+
+
+def pixel_kd(
+    student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0, valid: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean of `pixel_kd_map` over valid pixels (all pixels without a mask); logits of different sizes are
+    compared at the student's size."""
+    if teacher.shape[-2:] != student.shape[-2:]:
+        teacher = F.interpolate(teacher.float(), size=student.shape[-2:], mode="bilinear", align_corners=False)
+    kd = pixel_kd_map(student, teacher, temperature)
+    if valid is None:
+        return kd.mean()
+    return (kd * valid).sum() / valid.sum().clamp(min=1)

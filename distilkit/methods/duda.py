@@ -1,0 +1,318 @@
+"""DUDA: distilled unsupervised domain adaptation (arXiv 2504.09814), as ../docs/methods.md describes.
+
+Three networks: a large teacher LT (EMA of the large student, never trained by gradients), a large student
+LS and the small student SS that is deployed. Stage 1 (pre-adaptation) trains LS and SS by DAFormer-style
+self-training from LT's pseudo-labels, SS also distilling LT on the target. Stage 2 measures, per class,
+how much LT and SS disagree on the target. Stage 3 fine-tunes SS alone: hard pseudo-labels from LS for
+well-adapted classes, LT's soft targets for poorly adapted ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision.transforms.functional as TF
+
+from distilkit.adapt import class_inconsistency, class_mix, masked_image, pseudo_labels, rcs_probabilities
+from distilkit.data import build_dataset
+from distilkit.data.loader import EvalView, TrainView, eval_loader
+from distilkit.data.transforms import AugmentConfig, colour_jitter
+from distilkit.engine.checkpoint import load_model
+from distilkit.engine.config import TrainConfig
+from distilkit.engine.ema import ModelEMA, ema_decay_schedule
+from distilkit.engine.inference import infer_logits
+from distilkit.engine.metrics import confusion_matrix
+from distilkit.engine.validator import evaluate
+from distilkit.errors import DistilkitError
+from distilkit.losses import pixel_kd, pixel_kd_map
+from distilkit.methods.base import Method, register_method
+from distilkit.models import create_model
+from distilkit.utils.console import console
+from distilkit.utils.progress import progress_bar
+
+DEFAULTS = {
+    "tgt": "synth-city",
+    "teacher_model": "segformer-b5",
+    "teacher": None,  # a source-trained checkpoint warm-starting LT and LS
+    "stage1_iters": 40000,
+    "stage3_iters": 40000,
+    "ema": 0.999,
+    "pseudo_threshold": 0.968,
+    "kd_weight": 1.0,
+    "temperature": 2.0,
+    "mix": True,
+    "rcs": None,  # None: on for gta / synthia / synth-gta sources
+    "rcs_temperature": 0.01,
+    "strong_aug": False,  # colour jitter and blur on the mixed image
+    "mic": False,
+    "mic_block": 64,
+    "mic_ratio": 0.7,
+    "style": None,  # "fda": source images restyled by a random target image
+    "fda_beta": 0.01,
+    "inconsistency_images": None,  # None: the whole target training set
+    "tgt_val_split": None,  # None: "val" if the target has one, else "train"
+}
+
+
+@register_method("duda")
+class DUDA(Method):
+    def __init__(self, cfg: TrainConfig):
+        super().__init__(cfg)
+        a = self.args = {**DEFAULTS, **cfg.method_args}
+        self.src_root, self.tgt_root = a.get("src_root") or cfg.data_root, a.get("tgt_root") or cfg.data_root
+        self.src = build_dataset(cfg.data, "train", self.src_root)
+        self.tgt = build_dataset(a["tgt"], "train", self.tgt_root)
+        if self.tgt.info.class_names != self.src.info.class_names:
+            raise DistilkitError(f"source '{cfg.data}' and target '{a['tgt']}' have different label spaces")
+        self.tgt_val = self._target_val(a["tgt_val_split"])
+        self._info = self.src.info
+        self.imgsz = tuple(cfg.imgsz or self._info.default_imgsz)
+        self.n1, self.n3 = int(a["stage1_iters"]), int(a["stage3_iters"])
+        if self.n1 + self.n3 != cfg.iters:
+            raise DistilkitError(f"iters ({cfg.iters}) must equal stage1 + stage3 iterations ({self.n1 + self.n3})")
+        n = self._info.num_classes
+        if a["teacher"]:
+            self.ls, meta = load_model(a["teacher"])
+            if meta["num_classes"] != n:
+                raise DistilkitError(f"--teacher {a['teacher']} predicts {meta['num_classes']} classes, not {n}")
+        else:
+            self.ls = create_model(a["teacher_model"], n, cfg.pretrained)
+        self.ema = ModelEMA(self.ls, ema_decay_schedule(a["ema"]))
+        self.lt = self.ema.ema
+        self.ss = create_model(cfg.model, n, cfg.pretrained)
+        self.g = torch.Generator().manual_seed(cfg.seed + 1)
+        self.weights = torch.ones(n)  # I'_c, set by stage 2
+        self.stages: list[dict] = []
+        rcs = a["rcs"] if a["rcs"] is not None else cfg.data in ("gta", "synthia", "synth-gta")
+        aug = AugmentConfig(**cfg.method_args.get("aug", {}))
+        mean, std = self._info.mean, self._info.std
+        style = self.tgt if a["style"] == "fda" else None
+        if a["style"] not in (None, "fda"):
+            raise DistilkitError(f"--style {a['style']}: expected fda")
+        order = self._rcs_order(cfg.seed) if rcs else None
+        self.views = {
+            "src": TrainView(self.src, self.imgsz, aug, mean, std, order, style, a["fda_beta"]),
+            "tgt": TrainView(self.tgt, self.imgsz, aug, mean, std),
+        }
+
+    def _target_val(self, split: str | None):
+        if split is not None:
+            return build_dataset(self.args["tgt"], split, self.tgt_root)
+        try:
+            return build_dataset(self.args["tgt"], "val", self.tgt_root)
+        except DistilkitError:
+            console.print(f"target '{self.args['tgt']}' has no val split: measuring on its train images' labels")
+            return self.tgt
+
+    # ---- rare class sampling -------------------------------------------------------------------
+    def _rcs_order(self, seed: int):
+        """Source class frequencies once, then per epoch: draw a class by P(c), then an image holding it."""
+        n = self._info.num_classes
+        pixels = np.zeros(n)
+        holders: list[list[int]] = [[] for _ in range(n)]
+        with progress_bar() as bar:
+            task = bar.add_task("class stats", total=len(self.src), unit="img")
+            for i in range(len(self.src)):
+                counts = np.bincount(self.src.load_label(i).ravel(), minlength=256)[:n]
+                pixels += counts
+                for c in np.flatnonzero(counts):
+                    holders[c].append(i)
+                bar.advance(task)
+        present = [c for c in range(n) if holders[c]]
+        freq = pixels[present] / pixels[present].sum()
+        probs = torch.as_tensor(rcs_probabilities(freq, self.args["rcs_temperature"]))
+
+        def order(epoch: int) -> list[int]:
+            g = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 77)
+            classes = torch.multinomial(probs, len(self.src), replacement=True, generator=g).tolist()
+            picks = torch.rand(len(classes), generator=g).tolist()
+            return [holders[present[c]][int(u * len(holders[present[c]]))] for c, u in zip(classes, picks, strict=True)]
+
+        return order
+
+    # ---- what the engine needs -----------------------------------------------------------------
+    def networks(self):
+        return {"lt": self.lt, "ls": self.ls, "ss": self.ss}
+
+    def train_views(self):
+        return self.views
+
+    def param_groups(self):
+        groups = []
+        for net in (self.ls, self.ss):
+            head = {id(p) for p in net.head_parameters()}
+            groups.append({"params": [p for p in net.parameters() if id(p) not in head]})
+            groups.append({"params": net.head_parameters(), "lr_mult": self.cfg.head_lr_mult})
+        return groups
+
+    def lr_segments(self):
+        return [self.n1, self.n3]
+
+    def student(self):
+        return self.ss
+
+    def extra_checkpoints(self):
+        return {"teacher": self.lt}
+
+    def info(self):
+        return self._info
+
+    def val_dataset(self):
+        return self.tgt_val
+
+    def extra_state(self):
+        return {"g": self.g.get_state(), "weights": self.weights, "stages": self.stages}
+
+    def load_extra_state(self, state):
+        self.g.set_state(state["g"])
+        self.weights, self.stages = state["weights"], list(state["stages"])
+
+    # ---- training --------------------------------------------------------------------------------
+    def training_step(self, batch, step):
+        (x_src, y_src, _), (x_tgt, _, _) = batch["src"], batch["tgt"]
+        return self.stage1(x_src, y_src, x_tgt) if step < self.n1 else self.stage3(x_src, y_src, x_tgt)
+
+    def _mix(self, x_src, y_src, x_tgt, pseudo):
+        if not self.args["mix"]:
+            return x_tgt, pseudo
+        x_mix, y_mix, _ = class_mix(x_src, y_src, x_tgt, pseudo, self.g, self._info.ignore_index)
+        if self.args["strong_aug"]:
+            x_mix = self._strong_aug(x_mix)
+        return x_mix, y_mix
+
+    def _strong_aug(self, x: torch.Tensor) -> torch.Tensor:
+        """Colour jitter and Gaussian blur (in [0, 1] space) on the mixed images."""
+        mean = torch.as_tensor(self._info.mean, device=x.device).view(1, -1, 1, 1)
+        std = torch.as_tensor(self._info.std, device=x.device).view(1, -1, 1, 1)
+        raw = torch.stack([colour_jitter(im, 0.2, self.g) for im in (x * std + mean).clamp(0, 1)])
+        if torch.rand((), generator=self.g).item() < 0.5:
+            raw = TF.gaussian_blur(raw, kernel_size=5, sigma=float(0.15 + 1.0 * torch.rand((), generator=self.g)))
+        return (raw - mean) / std
+
+    def stage1(self, x_src, y_src, x_tgt):
+        ignore, b = self._info.ignore_index, x_src.shape[0]
+        with torch.no_grad():
+            self.lt.eval()
+            lt_tgt = self.lt(x_tgt)
+        pseudo, q = pseudo_labels(lt_tgt, self.args["pseudo_threshold"])
+        x_mix, y_mix = self._mix(x_src, y_src, x_tgt, pseudo)
+        ls_out = self.ls(torch.cat([x_src, x_mix]))
+        ss_out = self.ss(torch.cat([x_src, x_mix, x_tgt]))
+        losses = {
+            "ls_src": F.cross_entropy(ls_out[:b].float(), y_src, ignore_index=ignore),
+            "ls_mix": q * F.cross_entropy(ls_out[b:].float(), y_mix, ignore_index=ignore),
+            "ss_src": F.cross_entropy(ss_out[:b].float(), y_src, ignore_index=ignore),
+            "ss_mix": q * F.cross_entropy(ss_out[b : 2 * b].float(), y_mix, ignore_index=ignore),
+            "ss_kd": self.args["kd_weight"] * pixel_kd(ss_out[2 * b :], lt_tgt, self.args["temperature"]),
+        }
+        if self.args["mic"]:
+            x_masked = masked_image(x_tgt, self.g, self.args["mic_block"], self.args["mic_ratio"])
+            losses["ls_mic"] = q * F.cross_entropy(self.ls(x_masked).float(), pseudo)
+            losses["ss_mic"] = q * F.cross_entropy(self.ss(x_masked).float(), pseudo)
+        losses["q"] = q.detach()
+        losses["loss"] = sum(v for k, v in losses.items() if k != "q")
+        return losses
+
+    def stage3(self, x_src, y_src, x_tgt):
+        ignore, b = self._info.ignore_index, x_src.shape[0]
+        with torch.no_grad():
+            self.ls.eval()
+            self.lt.eval()
+            pseudo, q = pseudo_labels(self.ls(x_tgt), self.args["pseudo_threshold"])
+            x_mix, y_mix = self._mix(x_src, y_src, x_tgt, pseudo)
+            soft = self.lt(x_mix)
+        ss_out = self.ss(torch.cat([x_src, x_mix]))
+        valid = y_mix != ignore
+        weights = self.weights.to(x_src.device)[y_mix.clamp(max=len(self.weights) - 1)]
+        ce = F.cross_entropy(ss_out[b:].float(), y_mix, ignore_index=ignore, reduction="none")
+        kd = pixel_kd_map(ss_out[b:], soft, self.args["temperature"])
+        target = (((2 - weights) * ce + weights * kd) * valid).sum() / valid.sum().clamp(min=1)
+        losses = {
+            "ss_src": F.cross_entropy(ss_out[:b].float(), y_src, ignore_index=ignore),
+            "ss_tgt": q * target,
+            "q": q.detach(),
+        }
+        losses["loss"] = losses["ss_src"] + losses["ss_tgt"]
+        return losses
+
+    def after_step(self, step):
+        if step < self.n1:
+            self.ema.update(self.ls, step)
+        if step == self.n1 - 1:
+            self.end_of_pre_adaptation()
+
+    # ---- stage 2 and the stage table -------------------------------------------------------------
+    def _device(self) -> torch.device:
+        return next(self.ss.parameters()).device
+
+    def _evaluate(self, model) -> float:
+        cfg = self.cfg
+        res = evaluate(model, self.tgt_val, self._info, self.imgsz, self._device(), cfg.batch, cfg.workers,
+                       cfg.eval_mode, cfg.amp, show_progress=False, limit=cfg.val_limit)  # fmt: skip
+        model.train()
+        return res["miou"]
+
+    def end_of_pre_adaptation(self) -> None:
+        """Evaluate the three networks on the target, then compute the class inconsistency (stage 2)."""
+        for name, net in (("large teacher LT", self.lt), ("large student LS", self.ls), ("small student SS", self.ss)):
+            self.stages.append({"stage": "1 pre-adaptation", "network": name, "miou": self._evaluate(net)})
+        self.lt.eval()
+        self.ls.eval()
+        inc, self.weights = self.inconsistency()
+        self.ss.train()
+        self.ls.train()
+        names = self._info.class_names
+        table = {
+            names[c]: {"inconsistency": float(inc[c]), "weight": float(self.weights[c])} for c in range(len(names))
+        }
+        self.stages.append({"stage": "2 inconsistency", "classes": table})
+
+    @torch.no_grad()
+    def inconsistency(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """I_c = 1 - IoU_c(argmax LT, argmax SS) over the target training images, un-augmented."""
+        n, device = self._info.num_classes, self._device()
+        view = EvalView(self.tgt, self._info.mean, self._info.std)
+        limit = self.args["inconsistency_images"]
+        if limit is not None and limit < len(view):
+            view = torch.utils.data.Subset(view, range(int(limit)))
+        cm = torch.zeros(n, n, dtype=torch.long)
+        self.ss.eval()
+        for images, _, _ in eval_loader(view, self.cfg.batch, self.cfg.workers):
+            for img in images if isinstance(images, list) else [images]:
+                img = (img if img.dim() == 4 else img[None]).to(device)
+                lt = infer_logits(self.lt, img, self.imgsz).argmax(1)
+                ss = infer_logits(self.ss, img, self.imgsz).argmax(1)
+                cm += confusion_matrix(ss, lt, n, ignore_index=-1)
+        return class_inconsistency(cm)
+
+
+def report(method: DUDA, final: dict, run_dir) -> None:
+    """The stage-wise mIoU table and the class inconsistency table, printed and saved (stages.json, CSV)."""
+    from rich.table import Table
+
+    from distilkit.engine.report import eval_table, print_table, save_eval
+    from distilkit.utils.files import atomic_write, write_json
+
+    rows = [s for s in method.stages if "miou" in s]
+    rows.append({"stage": "3 fine-tuning", "network": "small student SS (deployed)", "miou": final["miou"]})
+    table = Table(title=f"DUDA on {method.args['tgt']} ({method.tgt_val.split}): target mIoU by stage")
+    for col in ("stage", "network", "mIoU"):
+        table.add_column(col, justify="right" if col == "mIoU" else "left")
+    for r in rows:
+        table.add_row(r["stage"], r["network"], f"{100 * r['miou']:.2f}")
+    print_table(table)
+    classes = next((s["classes"] for s in method.stages if "classes" in s), None)
+    if classes:
+        inc = Table(title="stage 2: class inconsistency I_c = 1 - IoU(LT, SS) and weights I'_c")
+        for col in ("class", "I_c", "I'_c", "w_ce = 2 - I'_c", "w_kd = I'_c"):
+            inc.add_column(col, justify="left" if col == "class" else "right")
+        for name, v in classes.items():
+            w = v["weight"]
+            inc.add_row(name, f"{v['inconsistency']:.3f}", f"{w:.3f}", f"{2 - w:.3f}", f"{w:.3f}")
+        print_table(inc)
+        lines = ["class,inconsistency,weight"] + [f"{n},{v['inconsistency']},{v['weight']}" for n, v in classes.items()]
+        atomic_write(run_dir / "inconsistency.csv", lambda p: p.write_text("\n".join(lines) + "\n"))
+    write_json(run_dir / "stages.json", {"stages": rows, "inconsistency": classes})
+    print_table(eval_table(final, f"small student on {method.args['tgt']}, final"))
+    save_eval(final, run_dir)

@@ -1,0 +1,134 @@
+"""DUDA: its pieces against hand-worked numbers, which parameters each stage moves, and the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from distilkit.adapt import class_inconsistency, class_mix, masked_image, pseudo_labels, rcs_probabilities
+from distilkit.cli import app
+from distilkit.data.style import fda
+from distilkit.engine.config import TrainConfig
+from distilkit.engine.metrics import confusion_matrix
+from distilkit.engine.trainer import Trainer
+from distilkit.losses import pixel_kd
+from distilkit.methods import build_method
+
+
+def test_inconsistency_weights_by_hand():
+    lt = torch.tensor([[0, 0, 1, 1], [2, 2, 2, 2]])
+    ss = torch.tensor([[0, 1, 1, 1], [2, 2, 2, 0]])
+    inc, w = class_inconsistency(confusion_matrix(ss, lt, 4, ignore_index=-1))
+    # IoU: class 0 = 1/3, class 1 = 2/3, class 2 = 3/4, class 3 absent from both -> I = 0
+    assert inc.tolist() == pytest.approx([2 / 3, 1 / 3, 1 / 4, 0.0])
+    # I' = C * I / sum(I) = 4 * I / 1.25, clipped to [0, 2]
+    assert w.tolist() == pytest.approx([2.0, 4 / 3 / 1.25, 1 / 1.25, 0.0])
+
+
+def test_class_mix_composes_labels():
+    g = torch.Generator().manual_seed(0)
+    src_lbl = torch.tensor([[[0, 1], [2, 255]]])
+    pseudo = torch.tensor([[[5, 5], [5, 5]]])
+    src_img, tgt_img = torch.ones(1, 3, 2, 2), torch.zeros(1, 3, 2, 2)
+    mixed, label, mask = class_mix(src_img, src_lbl, tgt_img, pseudo, g)
+    pasted = set(src_lbl[mask].tolist())
+    assert len(pasted) == 2 and pasted <= {0, 1, 2}  # half of the 3 present classes, rounded up
+    assert not mask[0, 1, 1]  # the ignore pixel is never pasted
+    assert torch.equal(label, torch.where(mask, src_lbl, pseudo))
+    assert torch.equal(mixed, mask[:, None].float().expand(-1, 3, -1, -1))  # source pixels exactly where pasted
+
+
+def test_rcs_probabilities_by_hand():
+    p = rcs_probabilities([0.5, 0.3, 0.2], temperature=0.01)
+    z = [math.exp((1 - f) / 0.01 - 80) for f in (0.5, 0.3, 0.2)]
+    assert p.tolist() == pytest.approx([v / sum(z) for v in z])
+    assert p.argmax() == 2 and p.sum() == pytest.approx(1.0)
+
+
+def test_pseudo_labels_confidence_weight():
+    logits = torch.tensor([[[[10.0, 0.0]], [[0.0, 0.1]]]])  # pixel 0 confident class 0, pixel 1 unsure
+    label, q = pseudo_labels(logits, 0.968)
+    assert label.tolist() == [[[0, 1]]] and q.item() == 0.5
+
+
+def test_masking_drops_blocks():
+    x = torch.ones(2, 3, 128, 128)
+    m = masked_image(x, torch.Generator().manual_seed(0), block=64, ratio=0.7)
+    blocks = m[:, 0, ::64, ::64]
+    assert set(m.unique().tolist()) <= {0.0, 1.0} and blocks.numel() == 8
+    assert torch.equal(m[:, :, :64, :64], blocks[:, None, :1, :1].expand(2, 3, 64, 64))
+
+
+def test_fda_keeps_the_phase_and_takes_the_low_amplitude():
+    g = torch.Generator().manual_seed(0)
+    src, tgt = 0.3 + 0.4 * torch.rand(3, 32, 48, generator=g), 0.3 + 0.4 * torch.rand(3, 32, 48, generator=g)
+    out = fda(src, tgt, beta=0.1)  # b = 3
+    fs, fo, ft = torch.fft.fft2(src), torch.fft.fft2(out), torch.fft.fft2(tgt)
+    strong = fs.abs() > 1e-3
+    dphase = torch.remainder(fo.angle() - fs.angle() + math.pi, 2 * math.pi) - math.pi
+    assert dphase[strong].abs().max() < 1e-3
+    assert torch.allclose(fo.abs()[..., :3, :3], ft.abs()[..., :3, :3], rtol=1e-3, atol=1e-3)
+    assert torch.allclose(fo.abs()[..., 10:20, 10:20], fs.abs()[..., 10:20, 10:20], rtol=1e-3, atol=1e-3)
+
+
+def test_pixel_kd_by_hand():
+    s, t = torch.tensor([[[[0.0]], [[0.0]]]]), torch.tensor([[[[math.log(3.0)]], [[0.0]]]])
+    # teacher p = (3/4, 1/4), student q = (1/2, 1/2): KL = 3/4 ln(3/2) + 1/4 ln(1/2); T = 1
+    assert pixel_kd(s, t, 1.0).item() == pytest.approx(0.75 * math.log(1.5) + 0.25 * math.log(0.5))
+
+
+def duda_cfg(root, **kw) -> TrainConfig:
+    args = dict(tgt="folder", teacher_model="segformer-b0", stage1_iters=1, stage3_iters=1, inconsistency_images=2)
+    base = dict(command="distill-duda", method="duda", data="folder", data_root=str(root), model="segformer-b0",
+                imgsz=(64, 128), batch=2, iters=2, val_every=1, warmup=0, workers=0, device="cpu", lr=1e-3,
+                method_args=args)  # fmt: skip
+    return TrainConfig(**{**base, **kw})
+
+
+def test_each_stage_moves_only_what_it_should(tiny_data, tmp_path):
+    torch.manual_seed(0)
+    method = build_method(duda_cfg(tiny_data))
+    trainer = Trainer(duda_cfg(tiny_data), method, tmp_path, torch.device("cpu"))
+    view = method.train_views()
+    batch = {k: tuple(torch.stack([v[(i, i)][j] for i in range(2)]) if j < 2 else torch.tensor([0, 1])
+                      for j in range(3)) for k, v in view.items()}  # fmt: skip
+    snap = lambda net: {k: v.clone() for k, v in net.state_dict().items()}  # noqa: E731
+    lt0, ls0, ss0 = snap(method.lt), snap(method.ls), snap(method.ss)
+
+    trainer.train_step(batch)  # stage 1 (step 0); after_step: EMA, then stage 2 (n1 = 1)
+    assert all(p.grad is None for p in method.lt.parameters())  # LT never gets gradients
+    changed = lambda a, b: any(not torch.equal(a[k], b[k]) for k in a)  # noqa: E731
+    assert changed(snap(method.ls), ls0) and changed(snap(method.ss), ss0)
+    a = 0.0  # EMA factor at step 0: min(1 - 1/1, 0.999) = 0 -> LT copies LS
+    ls1, lt1 = snap(method.ls), snap(method.lt)
+    assert all(torch.allclose(lt1[k].float(), (a * lt0[k] + (1 - a) * ls1[k]).float()) for k in lt1)
+    assert len(method.stages) == 4 and method.weights.shape == (19,)
+
+    trainer.step = 1
+    ss1 = snap(method.ss)
+    trainer.train_step(batch)  # stage 3: only SS trains
+    assert not changed(snap(method.ls), ls1) and not changed(snap(method.lt), lt1)
+    assert changed(snap(method.ss), ss1)
+    assert all(p.grad is None for p in method.ls.parameters())
+
+
+def test_duda_cli_end_to_end(tiny_data, tmp_path):
+    runner = CliRunner()
+    args = ["distill", "duda", "--src", "folder", "--tgt", "folder", "--data-root", str(tiny_data),
+            "--teacher-model", "segformer-b0", "--stage1-iters", "2", "--stage3-iters", "2", "--batch", "2",
+            "--imgsz", "64", "128", "--inconsistency-images", "3", "--workers", "0", "--device", "cpu",
+            "--style", "fda", "--mic", "--strong-aug", "--out", str(tmp_path / "run")]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "target mIoU by stage" in result.stdout and "class inconsistency" in result.stdout
+    stages = json.loads((tmp_path / "run/stages.json").read_text())
+    assert [s["network"] for s in stages["stages"]][-1].startswith("small student")
+    for name in ("best.safetensors", "teacher.safetensors", "last.state.pt"):
+        assert (tmp_path / "run/weights" / name).is_file()
+    assert (tmp_path / "run/inconsistency.csv").is_file()
+    bad = runner.invoke(app, ["distill", "duda", "--src", "synth-gta", "--tgt", "camvid", "--data-root", str(tmp_path)])
+    assert bad.exit_code == 1 and "camvid" in bad.stderr and "Traceback" not in bad.output
