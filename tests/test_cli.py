@@ -44,6 +44,7 @@ def test_version():
 def trained(tiny_data, tmp_path_factory):
     run = tmp_path_factory.mktemp("cli") / "run"
     args = ["train-teacher", "--data", "folder", "--data-root", str(tiny_data), "--model", "segformer-b0"]
+    args += ["--style", "fda", "--style-target", "folder"]  # source restyled by target images (FDA)
     result = runner.invoke(app, [*args, "--iters", "4", "--val-every", "2", "--warmup", "1", *TINY, "--out", str(run)])
     assert result.exit_code == 0, result.output
     assert "mIoU" in result.stdout

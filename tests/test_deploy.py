@@ -95,6 +95,13 @@ def test_export_onnx_parity_and_onnx_backend(tiny_ckpt, images, tmp_path):
     a, b = np.asarray(Image.open(tmp_path / "o/masks/f2.png")), np.asarray(Image.open(torch_masks / "masks/f2.png"))
     assert (a == b).mean() > 0.999
     one_error_line(runner.invoke(app, ["export-onnx", str(tiny_ckpt), "--out", str(onnx_path)]), "exists")
+    fps_args = ["fps", str(onnx_path), "--imgsz", "64", "128", "--iters", "2", "--warmup", "0"]
+    ok(runner.invoke(app, [*fps_args, "--out", str(tmp_path / "f")]))
+    rows = json.loads((tmp_path / "f" / "fps.json").read_text())["rows"]
+    assert [r["backend"] for r in rows] == ["onnx"]  # the .onnx file alone, no checkpoint
+    static = tmp_path / "static.onnx"
+    ok(runner.invoke(app, ["export-onnx", str(tiny_ckpt), "--static", "--out", str(static)]))
+    assert [d.dim_value for d in onnx.load(str(static)).graph.input[0].type.tensor_type.shape.dim] == [1, 3, 64, 128]
 
 
 def test_fps_both_backends(tiny_ckpt, tmp_path):

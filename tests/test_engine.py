@@ -135,3 +135,13 @@ def test_resume_equals_uninterrupted(tiny_data, tmp_path, monkeypatch):
 
     a, b = load_file(full_dir / "weights/last.safetensors"), load_file(tmp_path / "cut/weights/last.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bitwise, on CPU
+
+
+def test_evaluation_does_not_move_the_global_rng(tiny_model):
+    from distilkit.engine.validator import evaluate
+
+    ds = build_dataset("synth-gta", "val")
+    torch.manual_seed(3)
+    before = torch.get_rng_state()
+    evaluate(tiny_model, ds, ds.info, (64, 128), torch.device("cpu"), 2, 0, show_progress=False, limit=2)
+    assert torch.equal(torch.get_rng_state(), before)  # so --val-every cannot change a run's result

@@ -49,6 +49,12 @@ def train_teacher(
     pretrained: Annotated[
         str | None, typer.Option("--pretrained", help="'imagenet' (download) or a local encoder weights file.")
     ] = None,
+    style: Annotated[
+        str | None, typer.Option("--style", help="fda: render training images in --style-target's look.")
+    ] = None,
+    style_target: Annotated[
+        str | None, typer.Option("--style-target", help="Data set whose images give the style.")
+    ] = None,
     resume: Annotated[
         Path | None, typer.Option("--resume", help="Continue a run from its last saved state (run dir).")
     ] = None,
@@ -78,7 +84,7 @@ def train_teacher(
             imgsz=tuple(imgsz) if imgsz else None, batch=batch, iters=iters, optimizer=optimizer, lr=lr,
             head_lr_mult=head_lr_mult, weight_decay=weight_decay, schedule=schedule, warmup=min(warmup, iters // 2),
             grad_clip=grad_clip, amp=amp, val_every=val_every, val_limit=val_limit, seed=seed, workers=workers,
-            device=device,
+            device=device, method_args={"style": style, "style_target": style_target},
         )  # fmt: skip
     results, run_dir, method = run_training(cfg, name, out, exist_ok, resume_dir)
     print_table(eval_table(results, f"{cfg.model} on {method.val_dataset().info.name} ({cfg.val_split}), final"))

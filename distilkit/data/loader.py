@@ -125,4 +125,7 @@ def train_loader(view: TrainView, batch: int, workers: int, seed: int, start_ste
 
 
 def eval_loader(view: EvalView, batch: int, workers: int) -> DataLoader:
-    return DataLoader(view, batch_size=batch, shuffle=False, num_workers=workers, collate_fn=collate)
+    # Its own generator: evaluating must not move the global RNG, or results would depend on --val-every.
+    return DataLoader(
+        view, batch_size=batch, shuffle=False, num_workers=workers, collate_fn=collate, generator=torch.Generator()
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import time
 from pathlib import Path
 
 import torch
@@ -21,7 +22,7 @@ from distilkit.engine.optim import build_optimizer, build_scheduler
 from distilkit.engine.validator import autocast, evaluate
 from distilkit.errors import DistilkitError
 from distilkit.methods.base import Method
-from distilkit.utils.console import console
+from distilkit.utils.console import console, err_console
 from distilkit.utils.files import atomic_write
 from distilkit.utils.progress import progress_bar
 
@@ -86,6 +87,8 @@ class Trainer:
             net.train()
         window: dict[str, list[float]] = {}
         loss_text = TextColumn("{task.fields[status]}")
+        plain_every = 0 if err_console.is_terminal else max(cfg.log_every, cfg.iters // 20)
+        start_step, start_time = self.step, time.perf_counter()
         with progress_bar(True, loss_text) as bar:
             task = bar.add_task(cfg.command, total=cfg.iters, completed=self.step, unit="it", status="")
             while self.step < cfg.iters:
@@ -95,6 +98,10 @@ class Trainer:
                     window.setdefault(k, []).append(v)
                 self.step += 1
                 bar.update(task, advance=1, status=f"loss {losses['loss']:.4f}")
+                if plain_every and self.step % plain_every == 0:  # logs and CI get a line instead of a bar
+                    rate = (self.step - start_step) / (time.perf_counter() - start_time)
+                    err_console.print(f"{cfg.command} {self.step}/{cfg.iters} loss {losses['loss']:.4f} "
+                                      f"{rate:.2f} it/s eta {(cfg.iters - self.step) / rate / 60:.1f} min")  # fmt: skip
                 if self.step % cfg.log_every == 0 or self.step == cfg.iters:
                     self.log({k: sum(v) / len(v) for k, v in window.items()})
                     window = {}

@@ -17,6 +17,7 @@ import torchvision.transforms.functional as TF
 from distilkit.adapt import class_inconsistency, class_mix, masked_image, pseudo_labels, rcs_probabilities
 from distilkit.data import build_dataset
 from distilkit.data.loader import EvalView, TrainView, eval_loader
+from distilkit.data.style import style_reference
 from distilkit.data.transforms import AugmentConfig, colour_jitter
 from distilkit.engine.checkpoint import load_model
 from distilkit.engine.config import TrainConfig
@@ -87,9 +88,7 @@ class DUDA(Method):
         rcs = a["rcs"] if a["rcs"] is not None else cfg.data in ("gta", "synthia", "synth-gta")
         aug = AugmentConfig(**cfg.method_args.get("aug", {}))
         mean, std = self._info.mean, self._info.std
-        style = self.tgt if a["style"] == "fda" else None
-        if a["style"] not in (None, "fda"):
-            raise DistilkitError(f"--style {a['style']}: expected fda")
+        style = style_reference({"style": a["style"], "style_target": a["tgt"]}, self.tgt_root)
         order = self._rcs_order(cfg.seed) if rcs else None
         self.views = {
             "src": TrainView(self.src, self.imgsz, aug, mean, std, order, style, a["fda_beta"]),

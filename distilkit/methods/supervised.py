@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from distilkit.data import build_dataset
 from distilkit.data.loader import TrainView
+from distilkit.data.style import style_reference
 from distilkit.data.transforms import AugmentConfig
 from distilkit.engine.config import TrainConfig
 from distilkit.methods.base import Method, register_method
@@ -22,7 +23,9 @@ class Supervised(Method):
         self.imgsz = tuple(cfg.imgsz or self._info.default_imgsz)
         self.model = create_model(cfg.model, self._info.num_classes, cfg.pretrained)
         aug = AugmentConfig(**cfg.method_args.get("aug", {}))
-        self.view = TrainView(self.train_set, self.imgsz, aug, self._info.mean, self._info.std)
+        style = style_reference(cfg.method_args, cfg.data_root)
+        beta = cfg.method_args.get("fda_beta", 0.01)
+        self.view = TrainView(self.train_set, self.imgsz, aug, self._info.mean, self._info.std, None, style, beta)
 
     def networks(self):
         return {"model": self.model}
