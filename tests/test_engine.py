@@ -129,7 +129,7 @@ def test_resume_equals_uninterrupted(tiny_data, tmp_path, monkeypatch):
         run_training(tiny_cfg(tiny_data), out=tmp_path / "cut")
     monkeypatch.setattr(Trainer, "train_step", original)
     assert load_state(tmp_path / "cut/weights/last.state.pt")["step"] == 3
-    run_training(tiny_cfg(tiny_data), resume_dir=tmp_path / "cut")
+    run_training(None, resume=tmp_path / "cut")
 
     from safetensors.torch import load_file
 

@@ -74,16 +74,14 @@ def duda(
     exist_ok: ExistOk = False,
 ) -> None:
     """Distilled unsupervised domain adaptation: labelled source, unlabelled target, a small deployable student."""
-    from distilkit.engine.config import TrainConfig, resume_config
+    from distilkit.engine.config import TrainConfig
     from distilkit.engine.trainer import run_training
     from distilkit.errors import DistilkitError
     from distilkit.methods.duda import report
     from distilkit.utils.device import select_device
 
-    if resume is not None:
-        cfg, resume_dir = resume_config(resume, device if device != "auto" else None)
-    else:
-        resume_dir = None
+    cfg = None
+    if resume is None:
         preset = preset or ("paper" if select_device(device).type == "cuda" else "cpu")
         if preset not in DUDA_PRESETS:
             raise DistilkitError(f"--preset {preset}: expected {' or '.join(DUDA_PRESETS)}")
@@ -131,7 +129,7 @@ def duda(
             device=device,
             method_args=method_args,
         )
-    results, run_dir, method = run_training(cfg, name, out, exist_ok, resume_dir)
+    results, run_dir, method = run_training(cfg, name, out, exist_ok, resume, device)
     report(method, results, run_dir)
 
 

@@ -70,14 +70,12 @@ def train_teacher(
     exist_ok: ExistOk = False,
 ) -> None:
     """Train a segmentation model on a labelled data set; prints the final evaluation table."""
-    from distilkit.engine.config import TrainConfig, resume_config
+    from distilkit.engine.config import TrainConfig
     from distilkit.engine.report import eval_table, print_table, save_eval
     from distilkit.engine.trainer import run_training
 
-    if resume is not None:
-        cfg, resume_dir = resume_config(resume, device if device != "auto" else None)
-    else:
-        resume_dir = None
+    cfg = None
+    if resume is None:
         cfg = TrainConfig(
             command="train-teacher", method="supervised", data=data, val_data=val_data, val_split=val_split,
             data_root=str(data_root) if data_root else None, model=model, pretrained=pretrained,
@@ -86,7 +84,7 @@ def train_teacher(
             grad_clip=grad_clip, amp=amp, val_every=val_every, val_limit=val_limit, seed=seed, workers=workers,
             device=device, method_args={"style": style, "style_target": style_target},
         )  # fmt: skip
-    results, run_dir, method = run_training(cfg, name, out, exist_ok, resume_dir)
+    results, run_dir, method = run_training(cfg, name, out, exist_ok, resume, device)
     print_table(eval_table(results, f"{cfg.model} on {method.val_dataset().info.name} ({cfg.val_split}), final"))
     save_eval(results, run_dir)
     typer.echo(

@@ -20,8 +20,10 @@ def infer_logits(model, images: torch.Tensor, imgsz: tuple[int, int], mode: str 
     h, w = images.shape[-2:]
     s = base_scale(h, w, imgsz)
     scaled = resize_image(images, (max(1, round(h * s)), max(1, round(w * s))))
-    logits = slide(model, scaled, imgsz) if mode == "slide" else whole(model, scaled)
-    return F.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False)
+    logits = (slide(model, scaled, imgsz) if mode == "slide" else whole(model, scaled)).float()
+    if logits.shape[-2:] == (h, w):  # already at input size: a resize would cost as much as a small model
+        return logits
+    return F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
 
 
 def whole(model, images: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ from distilkit.data.transforms import normalize
 from distilkit.engine.checkpoint import FORMAT, load_model
 from distilkit.engine.inference import infer_logits
 from distilkit.errors import DistilkitError
+from distilkit.utils.threads import WriteBehind, prefetch
 
 
 class OnnxModel:
@@ -152,32 +153,41 @@ def run_predict(
     for sub, on in (("masks", masks_on), ("overlays", save_overlay and not video)):
         if on:
             (run_dir / sub).mkdir(exist_ok=True)
-    outputs, writer, done = [], None, 0
+    outputs: list[dict] = []
+    video_out: list = []  # the VideoWriter, made on the first frame (its size)
     out_video = run_dir / f"{src.paths[0].stem}.mp4"
+
+    def save(chunk: list, labels: list) -> None:
+        """Masks, overlays and video frames of one batch (runs behind inference, in order)."""
+        for (name, image), label in zip(chunk, labels, strict=True):
+            entry = {"name": name}
+            if masks_on:
+                entry["mask"] = str(run_dir / "masks" / f"{name}.png")
+                colour_mask(label, meta["palette"]).save(entry["mask"])
+            if video:
+                if not video_out:
+                    video_out.append(VideoWriter(out_video, rate, image.shape[1], image.shape[0]))
+                video_out[0].write(overlay(image, label, predictor.palette, alpha))
+            else:
+                if save_overlay:
+                    entry["overlay"] = str(run_dir / "overlays" / f"{name}.jpg")
+                    Image.fromarray(overlay(image, label, predictor.palette, alpha)).save(entry["overlay"], quality=92)
+                outputs.append(entry)
+
+    done, writer = 0, WriteBehind(depth=2)
     try:
         with progress_bar() as bar:
             task = bar.add_task(src.paths[0].name if video else "predict", total=count or None,
                                 unit="frame" if video else "img")  # fmt: skip
-            for chunk in itertools.chain([first], chunks):
-                for (name, image), label in zip(chunk, predictor([im for _, im in chunk]), strict=True):
-                    entry = {"name": name}
-                    if masks_on:
-                        entry["mask"] = str(run_dir / "masks" / f"{name}.png")
-                        colour_mask(label, meta["palette"]).save(entry["mask"])
-                    blended = overlay(image, label, predictor.palette, alpha)
-                    if video:
-                        writer = writer or VideoWriter(out_video, rate, image.shape[1], image.shape[0])
-                        writer.write(blended)
-                    elif save_overlay:
-                        entry["overlay"] = str(run_dir / "overlays" / f"{name}.jpg")
-                        Image.fromarray(blended).save(entry["overlay"], quality=92)
-                    if not video:
-                        outputs.append(entry)
-                    done += 1
+            for chunk in itertools.chain([first], prefetch(chunks, depth=2)):
+                writer.submit(save, chunk, predictor([im for _, im in chunk]))
+                done += len(chunk)
                 bar.advance(task, len(chunk))
+            writer.drain()
     finally:
-        if writer is not None:
-            writer.close()
+        writer.close()
+        if video_out:
+            video_out[0].close()
     summary = {"weights": str(weights), "source": source, "kind": src.kind, "count": done, "outputs": outputs}
     if video:
         summary.update(video=str(out_video), fps=float(rate))

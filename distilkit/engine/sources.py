@@ -55,12 +55,18 @@ def colour_mask(label: np.ndarray, palette) -> Image.Image:
 
 
 def overlay(image: np.ndarray, label: np.ndarray, palette: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """The image blended with the class colours (ignore and unknown ids stay as they are)."""
-    colours = np.zeros((256, 3), np.float32)
-    colours[: len(palette)] = palette
-    known = (label < len(palette))[..., None]
-    blended = (1 - alpha) * image.astype(np.float32) + alpha * colours[label]
-    return np.where(known, blended, image).astype(np.uint8)
+    """The image blended with the class colours (ignore and unknown ids stay as they are).
+
+    Integer arithmetic (weights in 1/256): on a small CPU this runs beside the model, so it must be cheap.
+    """
+    a = int(round(alpha * 256))
+    lut = np.zeros((256, 3), np.uint16)
+    lut[: len(palette)] = np.asarray(palette, np.float32) * a
+    blended = ((image.astype(np.uint16) * (256 - a) + lut[label]) >> 8).astype(np.uint8)
+    unknown = label >= len(palette)
+    if unknown.any():
+        blended[unknown] = image[unknown]
+    return blended
 
 
 def video_frames(path: Path) -> tuple[Iterator[np.ndarray], Fraction, int]:
@@ -93,8 +99,9 @@ class VideoWriter:
         import av
 
         self.container = av.open(str(path), mode="w")
-        if "libx264" in av.codecs_available:  # 'veryfast': the encoder must not take the CPU the model needs
-            self.stream = self.container.add_stream("libx264", rate=rate, options={"preset": "veryfast"})
+        if "libx264" in av.codecs_available:
+            options = {"preset": "ultrafast", "threads": "1"}  # cheap and one thread: it runs beside the model
+            self.stream = self.container.add_stream("libx264", rate=rate, options=options)
         else:
             self.stream = self.container.add_stream("mpeg4", rate=rate)
         self.stream.width, self.stream.height = width - width % 2, height - height % 2  # yuv420p needs even sizes

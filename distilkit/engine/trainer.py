@@ -199,24 +199,31 @@ class Trainer:
 
 
 def run_training(
-    cfg: TrainConfig, name: str = "exp", out: Path | None = None, exist_ok: bool = False, resume_dir: Path | None = None
+    cfg: TrainConfig | None,
+    name: str = "exp",
+    out: Path | None = None,
+    exist_ok: bool = False,
+    resume: Path | None = None,
+    device: str | None = None,
 ) -> tuple:
-    """What every training command does: build the method (seeded), make the run dir, fit (or resume).
+    """What every training command does: build the method (seeded), make the run dir, fit.
 
-    Returns (final evaluation, run dir, method).
+    With `resume` (a run dir or a file in it), `cfg` is ignored: the run's args.json says the experiment
+    and training continues from its last saved state. Returns (final evaluation, run dir, method).
     """
+    from distilkit.engine.config import resume_config
     from distilkit.methods import build_method
     from distilkit.utils.device import seed_everything, select_device
     from distilkit.utils.files import increment_run_dir
 
-    device = select_device(cfg.device)
+    if resume is not None:
+        cfg, run_dir = resume_config(resume, device if device != "auto" else None)
+    dev = select_device(cfg.device)
     seed_everything(cfg.seed)
     method = build_method(cfg)
-    if resume_dir is None:
+    if resume is None:
         run_dir = increment_run_dir(cfg.command, name, out, exist_ok)
         atomic_write(run_dir / "args.json", lambda p: p.write_text(cfg.to_json()))
-    else:
-        run_dir = resume_dir
     console.print(f"run directory: [bold]{run_dir}[/]")
-    results = Trainer(cfg, method, run_dir, device).fit(resume=resume_dir is not None)
+    results = Trainer(cfg, method, run_dir, dev).fit(resume=resume is not None)
     return results, run_dir, method
