@@ -107,7 +107,7 @@ def main() -> None:
 
     ms = {(r["model"], r["backend"]): r["mean_ms"] for r in rows}
     s_ratio = ms[(args.student, "torch")] / ms[(args.student, "onnx")]
-    cmd = "python benchmarks/deploy.py " + " ".join(sys.argv[1:])
+    cmd = " ".join(["python", "benchmarks/deploy.py", *sys.argv[1:]])
     lines = [
         f"Measured with `{cmd}` on {machine()}; batch 1, {args.iters} timed iterations after 3 warm-up.",
         "",

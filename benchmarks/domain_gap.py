@@ -58,7 +58,7 @@ def main() -> None:
     rows = [measure("synth-gta", ("synth-gta", "val"), ("synth-city", "val"), args, None)]
     if args.camvid:
         rows.append(measure("camvid-day", ("camvid-day", "val"), ("camvid-dusk", "train"), args, args.camvid))
-    cmd = "python benchmarks/domain_gap.py " + " ".join(sys.argv[1:])
+    cmd = " ".join(["python", "benchmarks/domain_gap.py", *sys.argv[1:]])
     lines = [
         f"Measured with `{cmd}` ({args.model}, {args.iters} iterations, batch {args.batch}, seed {args.seed}; "
         f"{machine()}).",

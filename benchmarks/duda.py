@@ -91,7 +91,7 @@ def main() -> None:
     Path("runs").mkdir(exist_ok=True)
     Path("runs/bench-duda.json").write_text(json.dumps(rows, indent=2))
 
-    cmd = "python benchmarks/duda.py " + " ".join(sys.argv[1:])
+    cmd = " ".join(["python", "benchmarks/duda.py", *sys.argv[1:]])
     lines = [
         f"Measured with `{cmd}` on {machine()}. Large model {args.teacher_model}, small {args.student_model}; "
         f"source training {args.source_iters} iterations at batch {args.batch}; DUDA {args.duda_iters} + "
