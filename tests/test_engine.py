@@ -145,3 +145,38 @@ def test_evaluation_does_not_move_the_global_rng(tiny_model):
     before = torch.get_rng_state()
     evaluate(tiny_model, ds, ds.info, (64, 128), torch.device("cpu"), 2, 0, show_progress=False, limit=2)
     assert torch.equal(torch.get_rng_state(), before)  # so --val-every cannot change a run's result
+
+
+def test_pretrained_local_file_and_offline_fallback(tmp_path, monkeypatch, capsys):
+    import segmentation_models_pytorch as smp
+    from safetensors.torch import save_file
+
+    torch.manual_seed(1)
+    source = create_model("unet-resnet18", num_classes=3)
+    save_file({f"encoder.{k}": v.contiguous() for k, v in source.net.encoder.state_dict().items()},
+              str(tmp_path / "enc.safetensors"))  # fmt: skip
+    torch.manual_seed(2)
+    loaded = create_model("unet-resnet18", num_classes=3, pretrained=str(tmp_path / "enc.safetensors"))
+    a, b = source.net.encoder.state_dict(), loaded.net.encoder.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(DistilkitError, match="no such file"):
+        create_model("unet-resnet18", num_classes=3, pretrained=str(tmp_path / "missing.pth"))
+
+    real = smp.create_model
+
+    def offline(*args, encoder_weights=None, **kwargs):
+        if encoder_weights is not None:
+            raise OSError("Temporary failure in name resolution")
+        return real(*args, encoder_weights=None, **kwargs)
+
+    monkeypatch.setattr(smp, "create_model", offline)
+    model = create_model("unet-resnet18", num_classes=3, pretrained="imagenet")
+    err = capsys.readouterr().err
+    assert "could not download imagenet weights" in err and "random init" in err and "Traceback" not in err
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+
+
+def test_amp_and_grad_clip_train_on_cpu(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    results, run_dir, _ = run_training(tiny_cfg(tiny_data, iters=2, val_every=2, amp=True, grad_clip=1.0))
+    assert 0 <= results["miou"] <= 1 and (run_dir / "weights/best.safetensors").is_file()

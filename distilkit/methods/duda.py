@@ -9,6 +9,8 @@ well-adapted classes, LT's soft targets for poorly adapted ones.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -92,7 +94,8 @@ class DUDA(Method):
         order = self._rcs_order(cfg.seed) if rcs else None
         self.views = {
             "src": TrainView(self.src, self.imgsz, aug, mean, std, order, style, a["fda_beta"]),
-            "tgt": TrainView(self.tgt, self.imgsz, aug, mean, std),
+            # target crops: geometric augmentation only, so pseudo-labels see the plain image (as DAFormer)
+            "tgt": TrainView(self.tgt, self.imgsz, replace(aug, jitter=0.0), mean, std),
         }
 
     def _target_val(self, split: str | None):
