@@ -85,7 +85,8 @@ def train_teacher(
             device=device, method_args={"style": style, "style_target": style_target},
         )  # fmt: skip
     results, run_dir, method = run_training(cfg, name, out, exist_ok, resume, device)
-    print_table(eval_table(results, f"{cfg.model} on {method.val_dataset().info.name} ({cfg.val_split}), final"))
+    val = method.val_dataset()
+    print_table(eval_table(results, f"{method.cfg.model} on {val.info.name} ({val.split}), final"))
     save_eval(results, run_dir)
     typer.echo(
         f"weights: {run_dir / 'weights' / 'best.safetensors'} (best), {run_dir / 'weights' / 'last.safetensors'}"
