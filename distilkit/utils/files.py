@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -68,7 +67,3 @@ def newest(pattern: str, root: Path = Path("runs")) -> Path | None:
     """The most recently modified file under `root` matching `pattern` (e.g. the newest best checkpoint)."""
     files = [p for p in Path(root).glob(pattern) if p.is_file()]
     return max(files, key=lambda p: p.stat().st_mtime) if files else None
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
