@@ -43,6 +43,10 @@ def duda(
     stage3_iters: Annotated[int | None, _opt("Fine-tuning iterations.", "--stage3-iters")] = None,
     lr: Annotated[float | None, _opt("Base learning rate (AdamW).", "--lr")] = None,
     head_lr_mult: Annotated[float | None, _opt("Decode-head lr multiplier.", "--head-lr-mult")] = None,
+    teacher_lr_mult: Annotated[
+        float | None,
+        _opt("LS lr multiplier (default: 0.1 with --teacher, i.e. fine-tuning; else 1).", "--teacher-lr-mult"),
+    ] = None,
     kd_weight: Annotated[float, _opt("lambda_kd of stage 1.", "--kd-weight")] = 1.0,
     temperature: Annotated[float, _opt("KD temperature T.", "--temperature")] = 2.0,
     ema: Annotated[float, _opt("EMA factor of the teacher.", "--ema")] = 0.999,
@@ -91,6 +95,7 @@ def duda(
             tgt=tgt,
             teacher=str(teacher) if teacher else None,
             teacher_model=teacher_model or p["teacher_model"],
+            teacher_lr_mult=teacher_lr_mult,
             stage1_iters=n1,
             stage3_iters=n3,
             ema=ema,

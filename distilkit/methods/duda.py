@@ -38,6 +38,7 @@ DEFAULTS = {
     "tgt": "synth-city",
     "teacher_model": "segformer-b5",
     "teacher": None,  # a source-trained checkpoint warm-starting LT and LS
+    "teacher_lr_mult": None,  # LS's lr multiplier; None: 0.1 when warm-started (fine-tuning), else 1
     "stage1_iters": 40000,
     "stage3_iters": 40000,
     "ema": 0.999,
@@ -141,11 +142,15 @@ class DUDA(Method):
         return self.views
 
     def param_groups(self):
+        """LS and SS, each with a x`head_lr_mult` decode head; a warm-started LS fine-tunes at a tenth."""
+        ls_mult = self.args["teacher_lr_mult"]
+        if ls_mult is None:
+            ls_mult = 0.1 if self.args["teacher"] else 1.0
         groups = []
-        for net in (self.ls, self.ss):
+        for net, mult in ((self.ls, ls_mult), (self.ss, 1.0)):
             head = {id(p) for p in net.head_parameters()}
-            groups.append({"params": [p for p in net.parameters() if id(p) not in head]})
-            groups.append({"params": net.head_parameters(), "lr_mult": self.cfg.head_lr_mult})
+            groups.append({"params": [p for p in net.parameters() if id(p) not in head], "lr_mult": mult})
+            groups.append({"params": net.head_parameters(), "lr_mult": mult * self.cfg.head_lr_mult})
         return groups
 
     def lr_segments(self):
