@@ -146,12 +146,8 @@ class DUDA(Method):
         ls_mult = self.args["teacher_lr_mult"]
         if ls_mult is None:
             ls_mult = 0.1 if self.args["teacher"] else 1.0
-        groups = []
-        for net, mult in ((self.ls, ls_mult), (self.ss, 1.0)):
-            head = {id(p) for p in net.head_parameters()}
-            groups.append({"params": [p for p in net.parameters() if id(p) not in head], "lr_mult": mult})
-            groups.append({"params": net.head_parameters(), "lr_mult": mult * self.cfg.head_lr_mult})
-        return groups
+        head = self.cfg.head_lr_mult
+        return self.ls.param_groups(ls_mult, head) + self.ss.param_groups(1.0, head)
 
     def lr_segments(self):
         return [self.n1, self.n3]

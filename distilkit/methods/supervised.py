@@ -34,10 +34,7 @@ class Supervised(Method):
         return {"train": self.view}
 
     def param_groups(self):
-        head = self.model.head_parameters()
-        head_ids = {id(p) for p in head}
-        encoder = [p for p in self.model.parameters() if id(p) not in head_ids]
-        return [{"params": encoder}, {"params": head, "lr_mult": self.cfg.head_lr_mult}]
+        return self.model.param_groups(head_lr_mult=self.cfg.head_lr_mult)
 
     def training_step(self, batch, step):
         images, labels, _ = batch["train"]

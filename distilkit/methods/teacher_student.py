@@ -50,10 +50,7 @@ class TeacherStudent(Method):
         return {"train": self.view}
 
     def param_groups(self):
-        head = self.student_net.head_parameters()
-        ids = {id(p) for p in head}
-        encoder = [p for p in self.student_net.parameters() if id(p) not in ids]
-        return [{"params": encoder}, {"params": head, "lr_mult": self.cfg.head_lr_mult}]
+        return self.student_net.param_groups(head_lr_mult=self.cfg.head_lr_mult)
 
     def training_step(self, batch, step):
         images, labels, _ = batch["train"]

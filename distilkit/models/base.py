@@ -34,10 +34,13 @@ class SegModel(nn.Module):
             return logits
         return logits, {"encoder": [s for s in stages[1:] if s.shape[1] > 0], "decoder": decoded}
 
-    def head_parameters(self) -> list[nn.Parameter]:
-        """Parameters outside the encoder (DAFormer-style recipes give them a larger learning rate)."""
-        encoder = {id(p) for p in self.net.encoder.parameters()}
-        return [p for p in self.parameters() if id(p) not in encoder]
+    def param_groups(self, lr_mult: float = 1.0, head_lr_mult: float = 1.0) -> list[dict]:
+        """Optimizer groups: the encoder at `lr_mult`, everything else (decoder, head) at `lr_mult * head_lr_mult`
+        (DAFormer-style recipes give the decode head a larger learning rate)."""
+        encoder = list(self.net.encoder.parameters())
+        ids = {id(p) for p in encoder}
+        head = [p for p in self.parameters() if id(p) not in ids]
+        return [{"params": encoder, "lr_mult": lr_mult}, {"params": head, "lr_mult": lr_mult * head_lr_mult}]
 
 
 def build_smp(arch: str, encoder: str, num_classes: int, pretrained: str | None, **kwargs) -> SegModel:
