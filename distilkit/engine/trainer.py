@@ -156,8 +156,7 @@ class Trainer:
         )
 
     def save_extra_checkpoints(self, info) -> None:
-        """Methods may export more than the student (e.g. DUDA's large teacher)."""
-        for name, net in getattr(self.method, "extra_checkpoints", lambda: {})().items():
+        for name, net in self.method.extra_checkpoints().items():
             save_model(self.weights / f"{name}.safetensors", net, model_meta(net, info, self.imgsz, self.cfg.method))
 
     def write_metrics(self) -> None:

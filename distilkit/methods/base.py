@@ -70,6 +70,10 @@ class Method:
     def student(self) -> nn.Module:
         raise NotImplementedError
 
+    def extra_checkpoints(self) -> dict[str, nn.Module]:
+        """Networks saved beside the student as their own checkpoints (e.g. DUDA's large teacher)."""
+        return {}
+
     def info(self) -> DatasetInfo:
         raise NotImplementedError
 

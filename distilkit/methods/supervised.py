@@ -20,12 +20,15 @@ class Supervised(Method):
         self.train_set = build_dataset(cfg.data, "train", cfg.data_root)
         self._val = build_dataset(cfg.val_data or cfg.data, cfg.val_split, cfg.data_root)
         self._info = self.train_set.info
-        self.imgsz = tuple(cfg.imgsz or self._info.default_imgsz)
+        self.imgsz = tuple(cfg.imgsz or self.default_imgsz())
         self.model = create_model(cfg.model, self._info.num_classes, cfg.pretrained)
         aug = AugmentConfig(**cfg.method_args.get("aug", {}))
         style = style_reference(cfg.method_args, cfg.data_root)
         beta = cfg.method_args.get("fda_beta", 0.01)
         self.view = TrainView(self.train_set, self.imgsz, aug, self._info.mean, self._info.std, None, style, beta)
+
+    def default_imgsz(self) -> tuple[int, int]:
+        return self._info.default_imgsz
 
     def networks(self):
         return {"model": self.model}
