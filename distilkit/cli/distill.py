@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from distilkit.cli.options import Amp, DataRoot, Device, ExistOk, ImgSz, Name, Out, Seed, Workers, not_yet, user_errors
+from distilkit.cli.options import Amp, DataRoot, Device, ExistOk, ImgSz, Name, Out, Seed, Workers, user_errors
 
 app = typer.Typer(help="Distil a teacher into a student with one of four methods.", no_args_is_help=True)
 
@@ -138,37 +138,191 @@ def duda(
     report(method, results, run_dir)
 
 
+# Options of the single-data-set distillation commands (sdd, hdl, sakd): one name and meaning each.
+Teacher = Annotated[Path | None, _opt("Teacher checkpoint (frozen).", "--teacher")]
+Data = Annotated[str, _opt("Labelled training set.", "--data")]
+ValData = Annotated[str | None, _opt("Validation set (default: --data's val split).", "--val-data")]
+Iters = Annotated[int, _opt("Training iterations.", "--iters")]
+Lr = Annotated[float, _opt("Base learning rate.", "--lr")]
+Warmup = Annotated[int, _opt("Linear warm-up iterations.", "--warmup")]
+ValEvery = Annotated[int, _opt("Evaluate and save every N iterations.", "--val-every")]
+Resume = Annotated[Path | None, _opt("Continue a run from its last saved state (run dir).", "--resume")]
+Temperature = Annotated[float, _opt("KD temperature.", "--temperature")]
+KdWeight = Annotated[float, _opt("Weight of pixel KD on logits.", "--kd-weight")]
+
+
+def _distill(method: str, label: str, resume: Path | None, method_args: dict, train: dict, run: dict) -> None:
+    """Build the experiment record (unless resuming), train, print and save the final evaluation."""
+    from distilkit.engine.config import TrainConfig
+    from distilkit.engine.report import eval_table, print_table, save_eval
+    from distilkit.engine.trainer import run_training
+
+    cfg = None
+    if resume is None:
+        train["imgsz"] = tuple(train["imgsz"]) if train["imgsz"] else None
+        train["data_root"] = str(train["data_root"]) if train["data_root"] else None
+        teacher = method_args.get("teacher")
+        method_args["teacher"] = str(teacher) if teacher else None
+        cfg = TrainConfig(command=f"distill-{method}", method=method, method_args=method_args, **train)
+    results, run_dir, m = run_training(cfg, resume=resume, **run)
+    print_table(eval_table(results, f"{m.cfg.model} distilled with {label}, final"))
+    save_eval(results, run_dir)
+
+
 @app.command("sakd")
-def sakd() -> None:
-    """Sample-level adaptive KD with DPP sample selection, over any base distillation loss."""
-    not_yet("distill sakd", 5)
+@user_errors
+def sakd(
+    teacher: Teacher = None,
+    data: Data = "synth-gta",
+    student: Annotated[str, _opt("Student architecture from the registry.", "--student")] = "segformer-b0",
+    base: Annotated[str, _opt("Base distillation loss: kd, sdd or hdl.", "--base")] = "kd",
+    ratio: Annotated[float, _opt("Fraction r of the images selected each epoch.", "--ratio")] = 0.5,
+    epochs: Annotated[int, _opt("Epochs (each of round(r N) selected images).", "--epochs")] = 10,
+    select_every: Annotated[int, _opt("Difficulty pass every N epochs.", "--select-every")] = 1,
+    difficulty_scale: Annotated[
+        float, _opt("Size of the difficulty pass's images relative to --imgsz.", "--difficulty-scale")
+    ] = 0.5,
+    grid: Annotated[int, _opt("Interruption grid g (g x g tiles).", "--grid")] = 4,
+    lam: Annotated[float, _opt("Momentum lambda of alpha.", "--lambda")] = 0.1,
+    gamma: Annotated[float, _opt("Quality-diversity trade-off gamma.", "--gamma")] = 0.5,
+    temperature: Temperature = 4.0,
+    val_data: ValData = None,
+    lr: Lr = 6e-4,
+    warmup: Warmup = 100,
+    val_every: ValEvery = 250,
+    resume: Resume = None,
+    imgsz: ImgSz = None,
+    batch: Annotated[int, _opt("Images per step.", "--batch")] = 8,
+    amp: Amp = False,
+    seed: Seed = 0,
+    device: Device = "auto",
+    workers: Workers = 2,
+    data_root: DataRoot = None,
+    out: Out = None,
+    name: Name = "exp",
+    exist_ok: ExistOk = False,
+) -> None:
+    """Sample-level adaptive KD: per-image distillation strength and DPP selection over a base loss."""
+    args = dict(
+        teacher=teacher,
+        base=base,
+        ratio=ratio,
+        epochs=epochs,
+        select_every=select_every,
+        difficulty_scale=difficulty_scale,
+        grid=grid,
+        lam=lam,
+        gamma=gamma,
+        temperature=temperature,
+    )
+    train = dict(
+        data=data,
+        val_data=val_data,
+        model=student,
+        iters=1,
+        lr=lr,
+        warmup=warmup,
+        val_every=val_every,
+        imgsz=imgsz,
+        batch=batch,
+        amp=amp,
+        seed=seed,
+        device=device,
+        workers=workers,
+        data_root=data_root,
+    )
+    _distill(
+        "sakd", f"SAKD over {base}", resume, args, train, dict(name=name, out=out, exist_ok=exist_ok, device=device)
+    )
 
 
 @app.command("hdl")
-def hdl() -> None:
-    """UNet teacher -> FastLiteSSNet student with the hybrid distillation loss."""
-    not_yet("distill hdl", 6)
+@user_errors
+def hdl(
+    teacher: Teacher = None,
+    data: Data = "synth-gta",
+    student: Annotated[str, _opt("Student architecture from the registry.", "--student")] = "fastlitessnet",
+    width: Annotated[float, _opt("Width multiplier of fastlitessnet.", "--width")] = 1.0,
+    ce_weight: Annotated[float, _opt("Weight of CE.", "--ce-weight")] = 0.5,
+    cs_weight: Annotated[float, _opt("Weight of the Cauchy-Schwarz feature term.", "--cs-weight")] = 0.3,
+    dice_weight: Annotated[float, _opt("Weight of Dice.", "--dice-weight")] = 0.2,
+    kd_weight: KdWeight = 0.0,
+    temperature: Temperature = 4.0,
+    tau: Annotated[float, _opt("Temperature of the spatial softmax of features.", "--tau")] = 1.0,
+    freeze_epochs: Annotated[float, _opt("Epochs with the student encoder frozen.", "--freeze-epochs")] = 0.0,
+    optimizer: Annotated[str, _opt("adam or sgd (or adamw).", "--optimizer")] = "adam",
+    schedule: Annotated[str, _opt("cosine or step (or poly).", "--schedule")] = "cosine",
+    val_data: ValData = None,
+    iters: Iters = 1000,
+    lr: Lr = 1e-3,
+    warmup: Warmup = 100,
+    val_every: ValEvery = 250,
+    resume: Resume = None,
+    imgsz: ImgSz = None,
+    batch: Annotated[int, _opt("Images per step.", "--batch")] = 8,
+    amp: Amp = False,
+    seed: Seed = 0,
+    device: Device = "auto",
+    workers: Workers = 2,
+    data_root: DataRoot = None,
+    out: Out = None,
+    name: Name = "exp",
+    exist_ok: ExistOk = False,
+) -> None:
+    """Hybrid distillation loss: CE + Cauchy-Schwarz divergence on multi-scale features + Dice (+ logit KD)."""
+    args = dict(
+        teacher=teacher,
+        ce_weight=ce_weight,
+        cs_weight=cs_weight,
+        dice_weight=dice_weight,
+        kd_weight=kd_weight,
+        temperature=temperature,
+        tau=tau,
+        freeze_epochs=freeze_epochs,
+    )
+    model_args = {"width": width} if student == "fastlitessnet" else {}
+    train = dict(
+        data=data,
+        val_data=val_data,
+        model=student,
+        model_args=model_args,
+        iters=iters,
+        lr=lr,
+        optimizer=optimizer,
+        schedule=schedule,
+        weight_decay=0.0 if optimizer == "adam" else 1e-4,
+        warmup=warmup,
+        val_every=val_every,
+        imgsz=imgsz,
+        batch=batch,
+        amp=amp,
+        seed=seed,
+        device=device,
+        workers=workers,
+        data_root=data_root,
+    )
+    _distill("hdl", "HDL", resume, args, train, dict(name=name, out=out, exist_ok=exist_ok, device=device))
 
 
 @app.command("sdd")
 @user_errors
 def sdd(
-    teacher: Annotated[Path | None, _opt("Teacher checkpoint (frozen).", "--teacher")] = None,
-    data: Annotated[str, _opt("Labelled training set.", "--data")] = "synth-gta",
+    teacher: Teacher = None,
+    data: Data = "synth-gta",
     student: Annotated[str, _opt("Student architecture from the registry.", "--student")] = "segformer-b0",
     scales: Annotated[
         list[int] | None, _opt("Region scales M (repeat: --scales 1 --scales 2 ...).", "--scales")
     ] = None,
     beta: Annotated[float, _opt("Weight of complementary regions.", "--beta")] = 2.0,
-    temperature: Annotated[float, _opt("KD temperature (pixel KD and region rows).", "--temperature")] = 4.0,
-    kd_weight: Annotated[float, _opt("Weight of pixel KD.", "--kd-weight")] = 1.0,
+    temperature: Temperature = 4.0,
+    kd_weight: KdWeight = 1.0,
     sdd_weight: Annotated[float, _opt("Weight of the SDD term.", "--sdd-weight")] = 1.0,
-    val_data: Annotated[str | None, _opt("Validation set (default: --data's val split).", "--val-data")] = None,
-    iters: Annotated[int, _opt("Training iterations.", "--iters")] = 1000,
-    lr: Annotated[float, _opt("Base learning rate (AdamW).", "--lr")] = 6e-4,
-    warmup: Annotated[int, _opt("Linear warm-up iterations.", "--warmup")] = 100,
-    val_every: Annotated[int, _opt("Evaluate and save every N iterations.", "--val-every")] = 250,
-    resume: Annotated[Path | None, _opt("Continue a run from its last saved state (run dir).", "--resume")] = None,
+    val_data: ValData = None,
+    iters: Iters = 1000,
+    lr: Lr = 6e-4,
+    warmup: Warmup = 100,
+    val_every: ValEvery = 250,
+    resume: Resume = None,
     imgsz: ImgSz = None,
     batch: Annotated[int, _opt("Images per step.", "--batch")] = 8,
     amp: Amp = False,
@@ -181,20 +335,28 @@ def sdd(
     exist_ok: ExistOk = False,
 ) -> None:
     """Scale decoupled distillation: CE + pixel KD + KD on multi-scale region logits."""
-    from distilkit.engine.config import TrainConfig
-    from distilkit.engine.report import eval_table, print_table, save_eval
-    from distilkit.engine.trainer import run_training
-
-    cfg = None
-    if resume is None:
-        args = dict(teacher=str(teacher) if teacher else None, scales=list(scales or [1, 2, 4]), beta=beta,
-                    temperature=temperature, kd_weight=kd_weight, sdd_weight=sdd_weight)  # fmt: skip
-        cfg = TrainConfig(
-            command="distill-sdd", method="sdd", data=data, val_data=val_data, model=student, iters=iters, lr=lr,
-            warmup=min(warmup, iters // 2), val_every=val_every, imgsz=tuple(imgsz) if imgsz else None, batch=batch,
-            amp=amp, seed=seed, device=device, workers=workers, data_root=str(data_root) if data_root else None,
-            method_args=args,
-        )  # fmt: skip
-    results, run_dir, method = run_training(cfg, name, out, exist_ok, resume, device)
-    print_table(eval_table(results, f"{method.cfg.model} distilled with SDD, final"))
-    save_eval(results, run_dir)
+    args = dict(
+        teacher=teacher,
+        scales=list(scales or [1, 2, 4]),
+        beta=beta,
+        temperature=temperature,
+        kd_weight=kd_weight,
+        sdd_weight=sdd_weight,
+    )
+    train = dict(
+        data=data,
+        val_data=val_data,
+        model=student,
+        iters=iters,
+        lr=lr,
+        warmup=warmup,
+        val_every=val_every,
+        imgsz=imgsz,
+        batch=batch,
+        amp=amp,
+        seed=seed,
+        device=device,
+        workers=workers,
+        data_root=data_root,
+    )
+    _distill("sdd", "SDD", resume, args, train, dict(name=name, out=out, exist_ok=exist_ok, device=device))

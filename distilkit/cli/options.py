@@ -6,7 +6,6 @@ This module imports no torch: `--help` must stay fast.
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -47,9 +46,3 @@ def user_errors(fn):
             raise typer.Exit(1) from None
 
     return wrapper
-
-
-def not_yet(command: str, issue: int):
-    """The honest answer of a command that a later issue builds."""
-    typer.secho(f"distilkit {command} is not implemented yet (planned in issue #{issue}).", fg="yellow", err=True)
-    sys.exit(2)

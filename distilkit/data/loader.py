@@ -65,6 +65,11 @@ class TrainView(Dataset):
         self.dataset, self.size, self.aug, self.mean, self.std = dataset, tuple(size), aug, mean, std
         self.order, self.style, self.style_beta = order, style, style_beta
 
+    def __getstate__(self) -> dict:
+        # Workers only load samples; the order lives with the sampler in the main process (and may hold
+        # a method's networks, which must not be copied into every worker).
+        return {**self.__dict__, "order": None}
+
     def __len__(self) -> int:
         return len(self.dataset)
 

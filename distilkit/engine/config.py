@@ -18,6 +18,7 @@ class TrainConfig:
     val_split: str = "val"
     data_root: str | None = None
     model: str = "segformer-b0"
+    model_args: dict = field(default_factory=dict)  # architecture arguments, e.g. {"width": 0.5}
     pretrained: str | None = None
     imgsz: tuple[int, int] | None = None  # None: the dataset's default
     batch: int = 8

@@ -1,4 +1,4 @@
-"""Optimisers and iteration-based learning-rate schedules (linear warm-up, then poly or cosine)."""
+"""Optimisers and iteration-based learning-rate schedules (linear warm-up, then poly, cosine or step)."""
 
 from __future__ import annotations
 
@@ -32,9 +32,11 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str, power: float = 
         return min_factor + (1 - min_factor) * (1 - progress) ** power
     if schedule == "cosine":
         return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
+    if schedule == "step":  # x0.1 at half and at three quarters of the stage
+        return 0.1 ** ((progress >= 0.5) + (progress >= 0.75))
     if schedule == "constant":
         return 1.0
-    raise DistilkitError(f"unknown schedule '{schedule}'; use poly, cosine or constant")
+    raise DistilkitError(f"unknown schedule '{schedule}'; use poly, cosine, step or constant")
 
 
 def build_scheduler(optimizer, total: int, warmup: int, schedule: str, power: float = 1.0, segments=None):

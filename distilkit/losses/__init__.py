@@ -1,5 +1,6 @@
 """Distillation and segmentation losses, shared by the methods."""
 
 from distilkit.losses.kd import pixel_kd, pixel_kd_map
+from distilkit.losses.seg import cross_entropy, dice_loss
 
-__all__ = ["pixel_kd", "pixel_kd_map"]
+__all__ = ["cross_entropy", "dice_loss", "pixel_kd", "pixel_kd_map"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from distilkit.losses.seg import per_image_mean
+
 
 def pixel_kd_map(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """B x H x W map of the KL divergence, summed over classes, times T^2 (teacher logits are detached)."""
@@ -14,13 +16,19 @@ def pixel_kd_map(student: torch.Tensor, teacher: torch.Tensor, temperature: floa
 
 
 def pixel_kd(
-    student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0, valid: torch.Tensor | None = None
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    temperature: float = 1.0,
+    valid: torch.Tensor | None = None,
+    per_sample: bool = False,
 ) -> torch.Tensor:
-    """Mean of `pixel_kd_map` over valid pixels (all pixels without a mask); logits of different sizes are
-    compared at the student's size."""
+    """Mean of `pixel_kd_map` over valid pixels (all pixels without a mask), over the batch or per image
+    (`per_sample`); logits of different sizes are compared at the student's size."""
     if teacher.shape[-2:] != student.shape[-2:]:
         teacher = F.interpolate(teacher.float(), size=student.shape[-2:], mode="bilinear", align_corners=False)
     kd = pixel_kd_map(student, teacher, temperature)
     if valid is None:
-        return kd.mean()
+        valid = torch.ones_like(kd)
+    if per_sample:
+        return per_image_mean(kd, valid)
     return (kd * valid).sum() / valid.sum().clamp(min=1)

@@ -37,8 +37,10 @@ def sdd_loss(
     beta: float = 2.0,
     temperature: float = 1.0,
     ignore_index: int = 255,
+    per_sample: bool = False,
 ) -> torch.Tensor:
-    """L_SDD = sum(weights * rows) / (number of rows), over the regions of every scale that have a valid pixel.
+    """L_SDD = sum(weights * rows) / (number of rows), over the regions of every scale that have a valid pixel
+    (with `per_sample`, over each image's own rows: a B vector).
 
     Teacher logits of another size are resized to the student's first. With scales = (1,) this is KD on the
     image-pooled logits.
@@ -48,10 +50,10 @@ def sdd_loss(
         teacher = F.interpolate(teacher.float(), size=student.shape[-2:], mode="bilinear", align_corners=False)
     if labels.shape[-2:] != student.shape[-2:]:
         labels = F.interpolate(labels[:, None].float(), size=student.shape[-2:], mode="nearest")[:, 0].long()
-    c = student.shape[1]
+    b, c = student.shape[:2]
     g_target = region_targets(labels, 1, c, ignore_index).view(-1)
     g_right = region_logits(teacher, 1).view(-1, c).argmax(1) == g_target
-    total, rows = student.new_zeros(()), 0
+    total = rows = torch.zeros(b, device=student.device)
     for m in scales:
         s = region_logits(student, m).permute(0, 2, 3, 1).reshape(-1, c)
         t = region_logits(teacher, m).permute(0, 2, 3, 1).reshape(-1, c)
@@ -62,6 +64,8 @@ def sdd_loss(
         local_right = t.argmax(1) == target
         global_right = g_right.repeat_interleave(m * m)
         weight = torch.where(local_right == global_right, 1.0, beta) if m != 1 else torch.ones_like(kl)
-        total = total + (weight * kl)[keep].sum()
-        rows += int(keep.sum())
-    return total / max(rows, 1)
+        total = total + torch.where(keep, weight * kl, 0.0).view(b, -1).sum(1)
+        rows = rows + keep.view(b, -1).sum(1)
+    if per_sample:
+        return total / rows.clamp(min=1)
+    return total.sum() / rows.sum().clamp(min=1)

@@ -84,7 +84,7 @@ class DUDA(Method):
             self.ls = create_model(a["teacher_model"], n, cfg.pretrained)
         self.ema = ModelEMA(self.ls, ema_decay_schedule(a["ema"]))
         self.lt = self.ema.ema
-        self.ss = create_model(cfg.model, n, cfg.pretrained)
+        self.ss = create_model(cfg.model, n, cfg.pretrained, **cfg.model_args)
         self.g = torch.Generator().manual_seed(cfg.seed + 1)
         self.weights = torch.ones(n)  # I'_c, set by stage 2
         self.stages: list[dict] = []

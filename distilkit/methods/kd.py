@@ -10,7 +10,8 @@ from distilkit.methods.teacher_student import TeacherStudent
 
 @register_method("kd")
 class PixelKD(TeacherStudent):
-    def distill(self, student, teacher, labels):
+    def distill(self, student, teacher, labels, per_sample=False):
         a = self.cfg.method_args
         valid = (labels != IGNORE_INDEX).float() if a.get("kd_valid_only", True) else None
-        return {"kd": a.get("kd_weight", 1.0) * pixel_kd(student, teacher, a.get("temperature", 4.0), valid)}
+        kd = pixel_kd(student, teacher, a.get("temperature", 4.0), valid, per_sample)
+        return {"kd": a.get("kd_weight", 1.0) * kd}

@@ -11,13 +11,13 @@ from distilkit.methods.teacher_student import TeacherStudent
 
 @register_method("sdd")
 class SDD(TeacherStudent):
-    def distill(self, student, teacher, labels):
+    def distill(self, student, teacher, labels, per_sample=False):
         a = self.cfg.method_args
         t = a.get("temperature", 4.0)
         valid = (labels != IGNORE_INDEX).float()
-        terms = {"kd": a.get("kd_weight", 1.0) * pixel_kd(student, teacher, t, valid)}
+        terms = {"kd": a.get("kd_weight", 1.0) * pixel_kd(student, teacher, t, valid, per_sample)}
         scales, beta = tuple(a.get("scales", (1, 2, 4))), a.get("beta", 2.0)
         terms["sdd"] = a.get("sdd_weight", 1.0) * sdd_loss(
-            student, teacher, labels, scales, beta, a.get("sdd_temperature", t)
+            student, teacher, labels, scales, beta, a.get("sdd_temperature", t), per_sample=per_sample
         )
         return terms

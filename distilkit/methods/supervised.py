@@ -21,7 +21,7 @@ class Supervised(Method):
         self._val = build_dataset(cfg.val_data or cfg.data, cfg.val_split, cfg.data_root)
         self._info = self.train_set.info
         self.imgsz = tuple(cfg.imgsz or self.default_imgsz())
-        self.model = create_model(cfg.model, self._info.num_classes, cfg.pretrained)
+        self.model = create_model(cfg.model, self._info.num_classes, cfg.pretrained, **cfg.model_args)
         aug = AugmentConfig(**cfg.method_args.get("aug", {}))
         style = style_reference(cfg.method_args, cfg.data_root)
         beta = cfg.method_args.get("fda_beta", 0.01)

@@ -4,16 +4,22 @@ registry, plus a frozen teacher from a checkpoint and the method's distillation 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from distilkit.engine.checkpoint import load_model
 from distilkit.engine.config import TrainConfig
 from distilkit.errors import DistilkitError
+from distilkit.losses import cross_entropy
 from distilkit.methods.supervised import Supervised
 
 
 class TeacherStudent(Supervised):
-    """Subclasses implement `distill(student_logits, teacher_logits, labels) -> dict of loss terms`."""
+    """Subclasses implement `distill(student, teacher, labels, per_sample) -> dict of loss terms`.
+
+    `student` and `teacher` are logits, or (logits, features) when the class sets `uses_features`. Terms are
+    scalars, or B vectors with `per_sample` (what SAKD weights image by image).
+    """
+
+    uses_features = False
 
     def __init__(self, cfg: TrainConfig):
         teacher = cfg.method_args.get("teacher")
@@ -36,16 +42,25 @@ class TeacherStudent(Supervised):
     def networks(self):
         return {"teacher": self.teacher, "student": self.model}
 
-    def training_step(self, batch, step):
-        images, labels, _ = batch["train"]
+    def losses(self, images: torch.Tensor, labels: torch.Tensor, per_sample: bool = False) -> dict:
+        """CE (weighted by `ce_weight`) and the distillation terms, on one batch."""
         with torch.no_grad():
             self.teacher.eval()
-            t = self.teacher(images)
-        s = self.model(images)
-        losses = {"ce": F.cross_entropy(s.float(), labels, ignore_index=self._info.ignore_index)}
-        losses.update(self.distill(s, t, labels))
+            t = self.teacher(images, return_features=self.uses_features)
+        s = self.model(images, return_features=self.uses_features)
+        logits = s[0] if self.uses_features else s
+        ce = cross_entropy(logits, labels, self._info.ignore_index, per_sample)
+        return {"ce": self.cfg.method_args.get("ce_weight", 1.0) * ce, **self.distill(s, t, labels, per_sample)}
+
+    def before_step(self, step: int) -> None:
+        """Hook before a step's forward passes (HDL's freeze stage)."""
+
+    def training_step(self, batch, step):
+        images, labels, _ = batch["train"]
+        self.before_step(step)
+        losses = self.losses(images, labels)
         losses["loss"] = sum(losses.values())
         return losses
 
-    def distill(self, student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor) -> dict:
+    def distill(self, student, teacher, labels: torch.Tensor, per_sample: bool = False) -> dict:
         raise NotImplementedError

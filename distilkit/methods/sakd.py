@@ -1,0 +1,148 @@
+"""SAKD: sample-level adaptive KD with DPP sample selection, as a plug-in over a base distillation method.
+
+Each epoch: a difficulty pass (teacher and student on interrupted images, no gradient) gives every image an
+easiness; easiness sets a per-image distillation strength alpha and the quality of a quality-diversity DPP
+that picks round(r N) images to train on. The base method (kd, sdd or hdl) supplies per-image CE and
+distillation terms; SAKD weights them (1 - alpha_i) CE_i + alpha_i D_i. The selection is the loader's epoch
+order and alpha a per-sample weight, so any base composes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from distilkit.data.transforms import normalize, resize_image, to_tensor
+from distilkit.engine.config import TrainConfig
+from distilkit.errors import DistilkitError
+from distilkit.losses import pixel_kd
+from distilkit.methods.base import Method, build_method, register_method
+from distilkit.selection.adaptive import easiness, interrupt, interruption_rate, quality, selection_size, update_alpha
+from distilkit.selection.dpp import greedy_map, quality_diversity_kernel
+from distilkit.utils.console import console
+
+BASES = ("kd", "sdd", "hdl")
+DEFAULTS = dict(base="kd", ratio=0.5, epochs=10, select_every=1, theta=0.9, grid=4, eta=0.5, lam=0.1, gamma=0.5,
+                difficulty_scale=0.5, difficulty_batch=32)  # fmt: skip
+
+
+@register_method("sakd")
+class SAKD(Method):
+    def __init__(self, cfg: TrainConfig):
+        super().__init__(cfg)
+        a = cfg.method_args = {**DEFAULTS, **cfg.method_args}
+        if a["base"] not in BASES:
+            raise DistilkitError(f"--base {a['base']}: expected one of {', '.join(BASES)}")
+        if not 0 < a["ratio"] <= 1:
+            raise DistilkitError(f"--ratio {a['ratio']}: expected a fraction in (0, 1]")
+        self.base = build_method(replace(cfg, method=a["base"], method_args=dict(a)))
+        self.imgsz = self.base.imgsz
+        self.n = len(self.base.train_set)
+        self.k = selection_size(self.n, a["ratio"])
+        cfg.iters = max(1, round(a["epochs"] * self.k / cfg.batch))  # the run's length is epochs of selections
+        self.base.view.order = self.select
+        self.alpha = torch.ones(self.n, dtype=torch.float64)
+        self.times_selected = torch.zeros(self.n, dtype=torch.float64)
+        self.kd_losses = torch.ones(self.n, dtype=torch.float64)
+        self.selections: list[list[int]] = []
+        self.features: torch.Tensor | None = None  # pooled teacher features, computed once
+        self._images: torch.Tensor | None = None  # uint8 difficulty-pass images, loaded once
+
+    # ---- delegated to the base method --------------------------------------------------------------
+    def networks(self):
+        return self.base.networks()
+
+    def train_views(self):
+        return self.base.train_views()
+
+    def param_groups(self):
+        return self.base.param_groups()
+
+    def student(self):
+        return self.base.student()
+
+    def info(self):
+        return self.base.info()
+
+    def val_dataset(self):
+        return self.base.val_dataset()
+
+    # ---- selection ---------------------------------------------------------------------------------
+    def select(self, epoch: int) -> list[int]:
+        """The loader's order for `epoch`: the DPP selection, computed when the loader first reaches it."""
+        while len(self.selections) <= epoch:
+            self.selections.append(self._select(len(self.selections)))
+        return self.selections[epoch]
+
+    def _select(self, epoch: int) -> list[int]:
+        a = self.cfg.method_args
+        beta = interruption_rate(epoch, a["epochs"], a["theta"])
+        if epoch % a["select_every"] == 0:
+            self.kd_losses = self.difficulty(epoch, beta)
+        easy = easiness(self.kd_losses, self.times_selected)
+        self.alpha = update_alpha(self.alpha, easy, beta, a["lam"])
+        diag, row = quality_diversity_kernel(self.features, quality(easy, a["gamma"]))
+        chosen = greedy_map(diag, row, self.k)
+        self.times_selected[chosen] += 1
+        console.print(f"sakd epoch {epoch}: interruption {beta:.2f}, {len(chosen)} of {self.n} images selected, "
+                      f"mean alpha {self.alpha[chosen].mean():.3f}")  # fmt: skip
+        return chosen
+
+    def difficulty_images(self) -> torch.Tensor:
+        if self._images is None:
+            scale = self.cfg.method_args["difficulty_scale"]
+            size = tuple(max(32, 32 * round(s * scale / 32)) for s in self.imgsz)
+            data = self.base.train_set
+            self._images = torch.stack(
+                [(resize_image(to_tensor(data.load(i)[0]), size) * 255).round().to(torch.uint8) for i in range(self.n)]
+            )
+        return self._images
+
+    @torch.no_grad()
+    def difficulty(self, epoch: int, beta: float) -> torch.Tensor:
+        """L~_i: pixel KD between teacher and student on interrupted image i (eval mode, no gradient). The
+        first pass also pools the teacher's clean deepest features for the DPP kernel."""
+        a, info = self.cfg.method_args, self.info()
+        teacher, student = self.base.teacher, self.student()
+        device = next(student.parameters()).device
+        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+        images, losses, feats = self.difficulty_images(), [], []
+        student.eval()
+        for i in range(0, self.n, a["difficulty_batch"]):
+            x = normalize(images[i : i + a["difficulty_batch"]].float().div(255), info.mean, info.std)
+            if self.features is None:
+                pooled = teacher(x.to(device), return_features=True)[1]["encoder"][-1].float().mean((2, 3))
+                feats.append(pooled.cpu())
+            x, _ = interrupt(x, beta, a["grid"], a["eta"], g)
+            x = x.to(device)
+            t = teacher(x)
+            losses.append(pixel_kd(student(x), t, a.get("temperature", 4.0), per_sample=True).double().cpu())
+        student.train()
+        if self.features is None:
+            self.features = torch.cat(feats)
+        return torch.cat(losses)
+
+    # ---- training ----------------------------------------------------------------------------------
+    def training_step(self, batch, step):
+        images, labels, index = batch["train"]
+        self.base.before_step(step)
+        terms = self.base.losses(images, labels, per_sample=True)
+        ce = terms.pop("ce")
+        distill = sum(terms.values())
+        alpha = self.alpha[index.cpu()].to(ce.device, ce.dtype)
+        loss = ((1 - alpha) * ce + alpha * distill).mean()
+        return {"loss": loss, "ce": ce.mean(), "distill": distill.mean(), "alpha": alpha.mean()}
+
+    def after_step(self, step):
+        self.base.after_step(step)
+
+    def extra_state(self):
+        return {"alpha": self.alpha, "times_selected": self.times_selected, "kd_losses": self.kd_losses,
+                "selections": self.selections, "features": self.features, "base": self.base.extra_state()}  # fmt: skip
+
+    def load_extra_state(self, state):
+        self.alpha, self.times_selected = state["alpha"], state["times_selected"]
+        self.kd_losses, self.selections = state["kd_losses"], [list(s) for s in state["selections"]]
+        self.features = state["features"]
+        self.base.load_extra_state(state["base"])
