@@ -88,7 +88,7 @@ class Trainer:
         window: dict[str, list[float]] = {}
         loss_text = TextColumn("{task.fields[status]}")
         plain_every = 0 if err_console.is_terminal else max(cfg.log_every, cfg.iters // 20)
-        start_step, start_time = self.step, time.perf_counter()
+        start_step, start_time, eval_s = self.step, time.perf_counter(), 0.0
         with progress_bar(True, loss_text) as bar:
             task = bar.add_task(cfg.command, total=cfg.iters, completed=self.step, unit="it", status="")
             while self.step < cfg.iters:
@@ -106,7 +106,10 @@ class Trainer:
                     self.log({k: sum(v) / len(v) for k, v in window.items()})
                     window = {}
                 if self.step % cfg.val_every == 0 or self.step == cfg.iters:
-                    self.validate_and_save()
+                    eval_start = time.perf_counter()
+                    train_s = eval_start - start_time - eval_s
+                    self.validate_and_save(train_s)
+                    eval_s += time.perf_counter() - eval_start
         self.plot()
         return self.last_eval or {}
 
@@ -131,7 +134,9 @@ class Trainer:
     def log(self, means: dict[str, float]) -> None:
         self.history.append({"step": self.step, "lr": self.optimizer.param_groups[0]["lr"], **means})
 
-    def validate_and_save(self) -> None:
+    def validate_and_save(self, train_s: float = 0.0) -> None:
+        """Evaluate the student, save last/best weights and the training state. `train_s`: seconds spent
+        training in this process so far (evaluation excluded), reported with the results."""
         student, info = self.method.student(), self.method.info()
         results = evaluate(
             student, self.method.val_dataset(), info, self.imgsz, self.device, self.cfg.batch,
@@ -139,6 +144,7 @@ class Trainer:
         )  # fmt: skip
         student.train()
         self.last_eval = {k: v for k, v in results.items() if k != "confusion_matrix"}
+        self.last_eval["train_time_s"] = train_s
         self.history.append({"step": self.step, "val_miou": results["miou"]})
         metrics = {"miou": results["miou"], "pixel_acc": results["pixel_acc"], "step": self.step}
         meta = model_meta(

@@ -70,7 +70,12 @@ class SAKD(Method):
 
     # ---- selection ---------------------------------------------------------------------------------
     def select(self, epoch: int) -> list[int]:
-        """The loader's order for `epoch`: the DPP selection, computed when the loader first reaches it."""
+        """The loader's order for `epoch`: the DPP selection, computed when the loader first reaches it.
+
+        The loader reads ahead past the last epoch; those few batches are never trained on, so they reuse the
+        last selection instead of paying for a difficulty pass."""
+        if epoch >= self.cfg.method_args["epochs"] and self.selections:
+            return self.selections[-1]
         while len(self.selections) <= epoch:
             self.selections.append(self._select(len(self.selections)))
         return self.selections[epoch]

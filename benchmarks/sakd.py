@@ -1,0 +1,110 @@
+"""SAKD figures, side by side in one run: training wall time per epoch and final mIoU of full pixel KD
+against SAKD at r = 0.5 and r = 0.25 (same teacher, student, seed and number of epochs), on synth data and
+on CamVid day sequences (val); and the greedy DPP's cost against N and k. Written to docs/benchmarks.md.
+
+The teachers are source-trained checkpoints, e.g. those `benchmarks/duda.py` trains:
+
+    python benchmarks/sakd.py --synth-teacher runs/bench-duda/synth-teacher-source/weights/last.safetensors \\
+        --camvid ../shared/data/camvid --camvid-teacher runs/bench-duda/camvid-teacher-source/weights/last.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _doc import machine, write_block  # noqa: E402
+
+from distilkit.data import build_dataset  # noqa: E402
+from distilkit.engine.config import TrainConfig  # noqa: E402
+from distilkit.engine.trainer import run_training  # noqa: E402
+from distilkit.selection.dpp import greedy_map, quality_diversity_kernel  # noqa: E402
+
+
+def run_task(task: str, data: str, root, teacher: str, epochs: int, imgsz, args) -> dict:
+    n = len(build_dataset(data, "train", root))
+    common = dict(data=data, data_root=root, model=args.student, imgsz=imgsz, batch=args.batch, lr=args.lr,
+                  workers=args.workers, device="cpu", seed=args.seed)  # fmt: skip
+    full_iters = round(epochs * n / args.batch)
+    out = {"task": task, "n": n, "epochs": epochs}
+    variants = [("kd", "kd", {}, full_iters)] + [
+        (f"sakd{r}", "sakd", {"ratio": r, "epochs": epochs, "select_every": args.select_every}, None)
+        for r in args.ratios
+    ]
+    for key, method, extra, iters in variants:
+        it = iters or full_iters  # SAKD sets its own length from epochs and r
+        cfg = TrainConfig(command="bench-sakd", method=method, iters=it, val_every=10**9, warmup=it // 10,
+                          method_args={"teacher": teacher, "temperature": 4.0, **extra}, **common)  # fmt: skip
+        start = time.perf_counter()
+        results, _, m = run_training(cfg, name=f"{task}-{key}", exist_ok=True)
+        out[key] = {"miou": results["miou"], "train_s": results["train_time_s"], "iters": m.cfg.iters,
+                    "wall_s": time.perf_counter() - start}  # fmt: skip
+    return out
+
+
+def dpp_cost(sizes: list[tuple[int, int]], dim: int = 512) -> list[tuple[int, int, float]]:
+    rows = []
+    for n, k in sizes:
+        g = torch.Generator().manual_seed(0)
+        diag, row = quality_diversity_kernel(torch.randn(n, dim, generator=g), torch.rand(n, generator=g) + 0.5)
+        start = time.perf_counter()
+        greedy_map(diag, row, k)
+        rows.append((n, k, time.perf_counter() - start))
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--student", default="segformer-b0")
+    p.add_argument("--ratios", type=float, nargs="+", default=[0.5, 0.25])
+    p.add_argument("--select-every", type=int, default=1)
+    p.add_argument("--synth-epochs", type=int, default=3)
+    p.add_argument("--camvid-epochs", type=int, default=6)
+    p.add_argument("--lr", type=float, default=6e-4)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--synth-teacher", required=True)
+    p.add_argument("--camvid", help="CamVid root (day sequences, val)")
+    p.add_argument("--camvid-teacher")
+    p.add_argument("--camvid-imgsz", type=int, nargs=2, default=[192, 256])
+    args = p.parse_args()
+
+    rows = [run_task("synth", "synth-gta", None, args.synth_teacher, args.synth_epochs, None, args)]
+    if args.camvid and args.camvid_teacher:
+        rows.append(run_task("camvid", "camvid-day", args.camvid, args.camvid_teacher, args.camvid_epochs,
+                             tuple(args.camvid_imgsz), args))  # fmt: skip
+    cost = dpp_cost([(1000, 100), (2000, 100), (4000, 100), (2000, 200), (2000, 400)])
+
+    cmd = " ".join(["python", "benchmarks/sakd.py", *sys.argv[1:]])
+    names = {"synth": "synth-gta (val)", "camvid": "CamVid day (0016E5 val)"}
+    lines = [
+        f"Measured with `{cmd}` on {machine()}. Student {args.student}, pixel KD (T = 4) as the base loss, batch "
+        f"{args.batch}, the same seed and number of epochs for every row; SAKD's time includes its difficulty "
+        "passes (at half resolution) and the DPP selection; evaluation is excluded. mIoU (%) on the val split:",
+        "",
+        "| data | method | epochs | iterations | train s / epoch | time vs full KD | mIoU | mIoU - full KD |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        kd = r["kd"]
+        for key in ["kd", *[f"sakd{x}" for x in args.ratios]]:
+            v = r[key]
+            label = "full KD" if key == "kd" else f"SAKD r = {key[4:]}"
+            lines.append(f"| {names[r['task']]} ({r['n']} images) | {label} | {r['epochs']} | {v['iters']} | "
+                         f"{v['train_s'] / r['epochs']:.0f} | {v['train_s'] / kd['train_s']:.2f}x | "
+                         f"{100 * v['miou']:.1f} | {100 * (v['miou'] - kd['miou']):+.1f} |")  # fmt: skip
+    lines += ["", "Greedy DPP MAP (incremental Cholesky), 512-d features, wall time:", "",
+              "| N | k | ms |", "|---|---|---|"]  # fmt: skip
+    lines += [f"| {n} | {k} | {1000 * s:.0f} |" for n, k, s in cost]
+    print("\n".join(lines))
+    print(f"written to {write_block('benchmarks.md', 'sakd', chr(10).join(lines))}")
+
+
+if __name__ == "__main__":
+    main()
