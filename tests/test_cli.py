@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 from typer.testing import CliRunner
@@ -25,14 +24,15 @@ def one_error_line(result, code: int = 1, match: str = "") -> str:
     return err
 
 
-def test_help_is_fast_and_imports_no_torch():
+def test_help_imports_no_torch():
+    # --help stays fast because the CLI never imports torch (not timed here: timings belong in benchmarks/)
     code = "import sys, distilkit.cli; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
-    for args in ([], ["train-teacher"], ["evaluate"], ["distill", "duda"], ["predict"], ["fps"], ["export-onnx"]):
-        start = time.perf_counter()
+    commands = ([], ["train-teacher"], ["evaluate"], ["predict"], ["fps"], ["export-onnx"],
+                *(["distill", m] for m in ("duda", "sdd", "hdl", "sakd")))  # fmt: skip
+    for args in commands:
         out = subprocess.run([sys.executable, "-m", "distilkit", *args, "--help"], capture_output=True, text=True)
-        assert out.returncode == 0 and "Usage" in out.stdout
-        assert time.perf_counter() - start < 1.5, args
+        assert out.returncode == 0 and "Usage" in out.stdout, args
 
 
 def test_version():

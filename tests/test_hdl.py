@@ -177,3 +177,34 @@ def test_hdl_cli_end_to_end(tiny_data, unet_ckpt, tmp_path):
     assert meta["arch"]["name"] == "fastlitessnet" and meta["arch"]["width"] == 0.25
     no_teacher = CliRunner().invoke(app, ["distill", "hdl", "--data", "folder", "--data-root", str(tiny_data)])
     assert no_teacher.exit_code != 0 and "--teacher" in no_teacher.stderr
+
+
+def test_hdl_on_a_voc_layout(tmp_path):
+    """The write-up's data: Pascal VOC layout, 21 classes, UNet-VGG16 teacher, `--data voc`."""
+    import numpy as np
+    from PIL import Image
+
+    from distilkit.data import build_dataset
+    from distilkit.engine.checkpoint import model_meta, save_model
+
+    voc = tmp_path / "VOCdevkit/VOC2007"
+    for d in ("ImageSets/Segmentation", "JPEGImages", "SegmentationClass"):
+        (voc / d).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, names in (("train", ["a1", "a2", "a3", "a4"]), ("val", ["b1", "b2"])):
+        (voc / f"ImageSets/Segmentation/{split}.txt").write_text("\n".join(names) + "\n")
+        for n in names:
+            Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(voc / f"JPEGImages/{n}.jpg")
+            label = rng.choice([0, 1, 15, 255], (64, 96)).astype(np.uint8)
+            Image.fromarray(label, mode="L").save(voc / f"SegmentationClass/{n}.png")
+    info = build_dataset("voc", "train", tmp_path).info
+    torch.manual_seed(0)
+    teacher = create_model("unet-vgg16", info.num_classes)
+    ckpt = tmp_path / "t.safetensors"
+    save_model(ckpt, teacher, model_meta(teacher, info, (64, 96), "supervised"))
+    args = ["distill", "hdl", "--data", "voc", "--data-root", str(tmp_path), "--teacher", str(ckpt),
+            "--width", "0.25", "--iters", "1", "--batch", "2", "--workers", "0", "--device", "cpu",
+            "--out", str(tmp_path / "r")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r/weights/last.safetensors").is_file()
