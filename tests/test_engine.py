@@ -180,3 +180,34 @@ def test_amp_and_grad_clip_train_on_cpu(tiny_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     results, run_dir, _ = run_training(tiny_cfg(tiny_data, iters=2, val_every=2, amp=True, grad_clip=1.0))
     assert 0 <= results["miou"] <= 1 and (run_dir / "weights/best.safetensors").is_file()
+
+
+@pytest.mark.parametrize("method", ["kd", "sdd", "hdl", "sakd"])
+def test_distill_resume_equals_uninterrupted(method, tiny_data, tiny_ckpt, tmp_path, monkeypatch):
+    """A distillation run cut after its step-3 save and resumed ends with the same student, bitwise on CPU
+    (HDL's adapters and SAKD's selections, alphas and counts travel in the training state)."""
+    monkeypatch.chdir(tmp_path)
+    args = {"teacher": str(tiny_ckpt), "epochs": 4, "ratio": 0.5}
+
+    def cfg():
+        return tiny_cfg(tiny_data, method=method, model="fastlitessnet", model_args={"width": 0.25},
+                        method_args=dict(args))  # fmt: skip
+
+    _, full_dir, _ = run_training(cfg(), out=tmp_path / "full")
+    original = Trainer.train_step
+
+    def dies_at_step_4(self, batch):
+        if self.step == 4:
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", dies_at_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(cfg(), out=tmp_path / "cut")
+    monkeypatch.setattr(Trainer, "train_step", original)
+    run_training(None, resume=tmp_path / "cut")
+
+    from safetensors.torch import load_file
+
+    a, b = load_file(full_dir / "weights/last.safetensors"), load_file(tmp_path / "cut/weights/last.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

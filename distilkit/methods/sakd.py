@@ -113,6 +113,7 @@ class SAKD(Method):
         device = next(student.parameters()).device
         g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
         images, losses, feats = self.difficulty_images(), [], []
+        teacher.eval()  # the engine puts every network in train mode; the frozen teacher's BN must not move
         student.eval()
         for i in range(0, self.n, a["difficulty_batch"]):
             x = normalize(images[i : i + a["difficulty_batch"]].float().div(255), info.mean, info.std)
