@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import platform
 from pathlib import Path
 
@@ -27,3 +28,15 @@ def write_block(page: str, name: str, body: str) -> Path:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
     return path
+
+
+def teacher_task_args(p: argparse.ArgumentParser) -> None:
+    """The options every teacher -> student benchmark shares: run settings and the two tasks' teachers."""
+    p.add_argument("--student", default="segformer-b0")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--synth-teacher", required=True)
+    p.add_argument("--camvid", help="CamVid root (day sequences, val)")
+    p.add_argument("--camvid-teacher")
+    p.add_argument("--camvid-imgsz", type=int, nargs=2, default=[192, 256])

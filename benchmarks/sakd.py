@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _doc import machine, write_block  # noqa: E402
+from _doc import machine, teacher_task_args, write_block  # noqa: E402
 
 from distilkit.data import build_dataset  # noqa: E402
 from distilkit.engine.config import TrainConfig  # noqa: E402
@@ -60,19 +60,12 @@ def dpp_cost(sizes: list[tuple[int, int]], dim: int = 512) -> list[tuple[int, in
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--student", default="segformer-b0")
+    teacher_task_args(p)
     p.add_argument("--ratios", type=float, nargs="+", default=[0.5, 0.25])
     p.add_argument("--select-every", type=int, default=1)
     p.add_argument("--synth-epochs", type=int, default=3)
     p.add_argument("--camvid-epochs", type=int, default=6)
     p.add_argument("--lr", type=float, default=6e-4)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--synth-teacher", required=True)
-    p.add_argument("--camvid", help="CamVid root (day sequences, val)")
-    p.add_argument("--camvid-teacher")
-    p.add_argument("--camvid-imgsz", type=int, nargs=2, default=[192, 256])
     args = p.parse_args()
 
     rows = [run_task("synth", "synth-gta", None, args.synth_teacher, args.synth_epochs, None, args)]

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _doc import machine, write_block  # noqa: E402
+from _doc import machine, teacher_task_args, write_block  # noqa: E402
 
 from distilkit.engine.config import TrainConfig  # noqa: E402
 from distilkit.engine.trainer import Trainer, run_training  # noqa: E402
@@ -68,15 +68,8 @@ def run_task(task: str, data: str, root, teacher: str, imgsz, args) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--student", default="segformer-b0")
+    teacher_task_args(p)
     p.add_argument("--iters", type=int, default=300)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--synth-teacher", required=True)
-    p.add_argument("--camvid", help="CamVid root (day sequences, val)")
-    p.add_argument("--camvid-teacher")
-    p.add_argument("--camvid-imgsz", type=int, nargs=2, default=[192, 256])
     p.add_argument("--step-time-only", action="store_true", help="measure only the step times (block sdd-step)")
     args = p.parse_args()
 
