@@ -27,8 +27,6 @@ def pixel_kd(
     if teacher.shape[-2:] != student.shape[-2:]:
         teacher = F.interpolate(teacher.float(), size=student.shape[-2:], mode="bilinear", align_corners=False)
     kd = pixel_kd_map(student, teacher, temperature)
-    if valid is None:
-        valid = torch.ones_like(kd)
     if per_sample:
-        return per_image_mean(kd, valid)
-    return (kd * valid).sum() / valid.sum().clamp(min=1)
+        return kd.flatten(1).mean(1) if valid is None else per_image_mean(kd, valid)
+    return kd.mean() if valid is None else (kd * valid).sum() / valid.sum().clamp(min=1)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
-
 from distilkit.data import build_dataset
 from distilkit.data.loader import TrainView
 from distilkit.data.style import style_reference
 from distilkit.data.transforms import AugmentConfig
 from distilkit.engine.config import TrainConfig
+from distilkit.losses import cross_entropy
 from distilkit.methods.base import Method, register_method
 from distilkit.models import create_model
 
@@ -42,7 +41,7 @@ class Supervised(Method):
     def training_step(self, batch, step):
         images, labels, _ = batch["train"]
         logits = self.model(images)
-        return {"loss": F.cross_entropy(logits.float(), labels, ignore_index=self._info.ignore_index)}
+        return {"loss": cross_entropy(logits, labels, self._info.ignore_index)}
 
     def student(self):
         return self.model

@@ -105,7 +105,8 @@ class Decoder(nn.Module):
         self.ups = nn.ModuleList(ups)
         self.out_channels = cin
 
-    def fused_and_decoded(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(fused map, last decoder feature): both are distilled, the second also classified."""
         skips = feats[1:]
         fused = self.attention(self.fusion(skips))
         x = fused
@@ -113,16 +114,13 @@ class Decoder(nn.Module):
             x = up(x, skip)
         return fused, x
 
-    def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
-        return self.fused_and_decoded(feats)[1]
-
 
 class FastLiteSSNet(SegModel):
     """A SegModel whose features also carry the fused map (`fused`), which HDL distils."""
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
         stages = self.net.encoder(x)
-        fused, decoded = self.net.decoder.fused_and_decoded(stages)
+        fused, decoded = self.net.decoder(stages)
         logits = F.interpolate(self.net.segmentation_head(decoded), size=x.shape[-2:], mode="bilinear",
                                align_corners=False)  # fmt: skip
         if not return_features:
