@@ -7,3 +7,13 @@ its traceback.
 
 class DistilkitError(Exception):
     """A user-facing error: the message is printed as is, on one line."""
+
+
+def one_line(error: BaseException) -> str:
+    """The user's message of `error`, also when a DataLoader worker re-raised it with the worker's traceback
+    folded into the text ("Caught DistilkitError in DataLoader worker ... Original Traceback ...")."""
+    text = str(error).strip()
+    if "Original Traceback" in text:
+        last = text.splitlines()[-1]
+        text = last.split(": ", 1)[1] if last.startswith(type(error).__module__) else last
+    return text

@@ -175,11 +175,35 @@ def test_train_transform_is_seeded_and_keeps_labels_aligned():
 
 
 def test_seeded_stream_resumes_and_shards():
-    full = SeededStream(10, seed=3)
+    full = SeededStream(10, seed=3, batch=4)
     it = iter(full)
     first = [next(it) for _ in range(25)]
-    later = iter(SeededStream(10, seed=3, start=12))
+    later = iter(SeededStream(10, seed=3, batch=4, start_step=3))
     assert [next(later) for _ in range(13)] == first[12:]
-    ranks = [iter(SeededStream(10, seed=3, rank=r, world=2)) for r in (0, 1)]
+    ranks = [iter(SeededStream(10, seed=3, batch=2, rank=r, world=2)) for r in (0, 1)]
     a, b = [next(ranks[0]) for _ in range(5)], [next(ranks[1]) for _ in range(5)]
     assert sorted(i for i, _ in a + b) == list(range(10))  # the ranks split one epoch between them
+    fresh = [iter(SeededStream(10, seed=3, batch=2, rank=r, world=2)) for r in (0, 1)]
+    two = [[next(fresh[r]) for _ in range(12)] for r in (0, 1)]  # 2 ranks x batch 2 = one process x batch 4
+    for step in range(6):  # the same samples, with the same augmentation seeds, in every global batch
+        assert sorted(two[0][2 * step : 2 * step + 2] + two[1][2 * step : 2 * step + 2]) == sorted(
+            first[4 * step : 4 * step + 4]
+        )
+
+
+def test_collective_epoch_orders_are_asked_for_at_the_same_step_on_every_rank():
+    """An epoch of 3 samples and global batches of 4: rank 1 meets epoch 1 in global batch 0, rank 0 only in
+    global batch 1; both must ask for epoch 1's order before yielding the first sample of global batch 0."""
+    asked: dict[int, list[tuple[int, int]]] = {0: [], 1: []}
+    for r in (0, 1):
+        yielded = [0]
+
+        def order(epoch: int, r=r, yielded=yielded) -> list[int]:
+            asked[r].append((epoch, yielded[0]))  # the epoch, and how many samples this rank had yielded
+            return [0, 1, 2]
+
+        it = iter(SeededStream(3, seed=0, batch=2, rank=r, world=2, indices=order))
+        for _ in range(6):
+            next(it)
+            yielded[0] += 1
+    assert asked[0] == asked[1] == [(0, 0), (1, 0), (2, 2), (3, 4)]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from distilkit.cli.options import Amp, DataRoot, Device, ExistOk, ImgSz, Name, Out, Seed, Workers, user_errors
+from distilkit.cli.options import Amp, DataRoot, Device, ExistOk, ImgSz, Name, Out, Seed, SkipBad, Workers, user_errors
 
 app = typer.Typer(help="Distil a teacher into a student with one of four methods.", no_args_is_help=True)
 
@@ -72,6 +72,7 @@ def duda(
     seed: Seed = 0,
     device: Device = "auto",
     workers: Workers = 2,
+    skip_bad: SkipBad = False,
     data_root: DataRoot = None,
     out: Out = None,
     name: Name = "exp",
@@ -79,6 +80,7 @@ def duda(
 ) -> None:
     """Distilled unsupervised domain adaptation: labelled source, unlabelled target, a small deployable student."""
     from distilkit.engine.config import TrainConfig
+    from distilkit.engine.distributed import is_main
     from distilkit.engine.trainer import run_training
     from distilkit.errors import DistilkitError
     from distilkit.methods.duda import report
@@ -131,11 +133,13 @@ def duda(
             amp=amp,
             seed=seed,
             workers=workers,
+            skip_bad=skip_bad,
             device=device,
             method_args=method_args,
         )
     results, run_dir, method = run_training(cfg, name, out, exist_ok, resume, device)
-    report(method, results, run_dir)
+    if is_main():  # under torchrun, rank 0 reports
+        report(method, results, run_dir)
 
 
 # Options of the single-data-set distillation commands (sdd, hdl, sakd): one name and meaning each.
@@ -154,6 +158,7 @@ KdWeight = Annotated[float, _opt("Weight of pixel KD on logits.", "--kd-weight")
 def _distill(method: str, label: str, resume: Path | None, method_args: dict, train: dict, run: dict) -> None:
     """Build the experiment record (unless resuming), train, print and save the final evaluation."""
     from distilkit.engine.config import TrainConfig
+    from distilkit.engine.distributed import is_main
     from distilkit.engine.report import eval_table, print_table, save_eval
     from distilkit.engine.trainer import run_training
 
@@ -165,6 +170,8 @@ def _distill(method: str, label: str, resume: Path | None, method_args: dict, tr
         method_args["teacher"] = str(teacher) if teacher else None
         cfg = TrainConfig(command=f"distill-{method}", method=method, method_args=method_args, **train)
     results, run_dir, m = run_training(cfg, resume=resume, **run)
+    if not is_main():  # under torchrun, rank 0 reports
+        return
     print_table(eval_table(results, f"{m.cfg.model} distilled with {label}, final"))
     save_eval(results, run_dir)
 
@@ -197,6 +204,7 @@ def sakd(
     seed: Seed = 0,
     device: Device = "auto",
     workers: Workers = 2,
+    skip_bad: SkipBad = False,
     data_root: DataRoot = None,
     out: Out = None,
     name: Name = "exp",
@@ -229,6 +237,7 @@ def sakd(
         seed=seed,
         device=device,
         workers=workers,
+        skip_bad=skip_bad,
         data_root=data_root,
     )
     _distill(
@@ -264,6 +273,7 @@ def hdl(
     seed: Seed = 0,
     device: Device = "auto",
     workers: Workers = 2,
+    skip_bad: SkipBad = False,
     data_root: DataRoot = None,
     out: Out = None,
     name: Name = "exp",
@@ -299,6 +309,7 @@ def hdl(
         seed=seed,
         device=device,
         workers=workers,
+        skip_bad=skip_bad,
         data_root=data_root,
     )
     _distill("hdl", "HDL", resume, args, train, dict(name=name, out=out, exist_ok=exist_ok, device=device))
@@ -329,6 +340,7 @@ def sdd(
     seed: Seed = 0,
     device: Device = "auto",
     workers: Workers = 2,
+    skip_bad: SkipBad = False,
     data_root: DataRoot = None,
     out: Out = None,
     name: Name = "exp",
@@ -357,6 +369,7 @@ def sdd(
         seed=seed,
         device=device,
         workers=workers,
+        skip_bad=skip_bad,
         data_root=data_root,
     )
     _distill("sdd", "SDD", resume, args, train, dict(name=name, out=out, exist_ok=exist_ok, device=device))

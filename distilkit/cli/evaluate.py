@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from distilkit.cli.options import Amp, Batch, DataRoot, Device, ExistOk, ImgSz, Name, Out, Workers, user_errors
+from distilkit.cli.options import Amp, Batch, DataRoot, Device, ExistOk, ImgSz, Name, Out, SkipBad, Workers, user_errors
 
 
 @user_errors
@@ -26,6 +26,7 @@ def evaluate(
     amp: Amp = False,
     device: Device = "auto",
     workers: Workers = 2,
+    skip_bad: SkipBad = False,
     data_root: DataRoot = None,
     out: Out = None,
     name: Name = "exp",
@@ -43,7 +44,7 @@ def evaluate(
     weights = resolve_weights(weights)
     model, meta = load_model(weights, dev)
     data = data or meta.get("val_data") or meta["dataset"]
-    dataset = build_dataset(data, split, data_root)
+    dataset = build_dataset(data, split, data_root, skip_bad)
     size = tuple(imgsz) if imgsz else tuple(meta["imgsz"])
     results = run_eval(model, dataset, info_from_meta(meta), size, dev, batch, workers, mode, amp, limit=limit)
     run_dir = increment_run_dir("evaluate", name, out, exist_ok)

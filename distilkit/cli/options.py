@@ -24,6 +24,9 @@ Name = Annotated[str, typer.Option("--name", help="Run name under runs/<command>
 ExistOk = Annotated[bool, typer.Option("--exist-ok", help="Reuse an existing run directory.")]
 DataRoot = Annotated[Path | None, typer.Option("--data-root", help="Where datasets live (default: $DISTILKIT_DATA).")]
 Amp = Annotated[bool, typer.Option("--amp", help="Mixed precision: bf16 on CPU, fp16 on CUDA.")]
+SkipBad = Annotated[
+    bool, typer.Option("--skip-bad", help="Log and leave out corrupt or mismatched samples instead of stopping.")
+]
 
 
 def user_errors(fn):
@@ -31,12 +34,12 @@ def user_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from distilkit.errors import DistilkitError
+        from distilkit.errors import DistilkitError, one_line
 
         try:
             return fn(*args, **kwargs)
         except DistilkitError as e:
-            typer.secho(f"error: {e}", fg="red", err=True)
+            typer.secho(f"error: {one_line(e)}", fg="red", err=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.secho("interrupted", fg="red", err=True)

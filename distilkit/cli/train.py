@@ -17,6 +17,7 @@ from distilkit.cli.options import (
     Name,
     Out,
     Seed,
+    SkipBad,
     Workers,
     user_errors,
 )
@@ -64,6 +65,7 @@ def train_teacher(
     seed: Seed = 0,
     device: Device = "auto",
     workers: Workers = 2,
+    skip_bad: SkipBad = False,
     data_root: DataRoot = None,
     out: Out = None,
     name: Name = "exp",
@@ -71,6 +73,7 @@ def train_teacher(
 ) -> None:
     """Train a segmentation model on a labelled data set; prints the final evaluation table."""
     from distilkit.engine.config import TrainConfig
+    from distilkit.engine.distributed import is_main
     from distilkit.engine.report import eval_table, print_table, save_eval
     from distilkit.engine.trainer import run_training
 
@@ -82,9 +85,11 @@ def train_teacher(
             imgsz=tuple(imgsz) if imgsz else None, batch=batch, iters=iters, optimizer=optimizer, lr=lr,
             head_lr_mult=head_lr_mult, weight_decay=weight_decay, schedule=schedule, warmup=min(warmup, iters // 2),
             grad_clip=grad_clip, amp=amp, val_every=val_every, val_limit=val_limit, seed=seed, workers=workers,
-            device=device, method_args={"style": style, "style_target": style_target},
+            skip_bad=skip_bad, device=device, method_args={"style": style, "style_target": style_target},
         )  # fmt: skip
     results, run_dir, method = run_training(cfg, name, out, exist_ok, resume, device)
+    if not is_main():  # under torchrun, rank 0 reports
+        return
     val = method.val_dataset()
     print_table(eval_table(results, f"{method.cfg.model} on {val.info.name} ({val.split}), final"))
     save_eval(results, run_dir)

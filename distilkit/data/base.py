@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from distilkit.errors import DistilkitError
+from distilkit.errors import DistilkitError, one_line
 
 IGNORE_INDEX = 255
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -74,9 +74,23 @@ class SegDataset:
     lut: np.ndarray | None = None  # raw label value -> train id; None: values are train ids already
     split: str = "train"
     extra: dict = field(default_factory=dict)
+    skip_bad: bool = False  # --skip-bad: a bad sample is logged and left out instead of stopping the run
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def load_or_skip(self, index: int, label_only: bool = False):
+        """`load` (or `load_label`), or None with a warning naming the file when the sample is bad and
+        `skip_bad` is set."""
+        try:
+            return self.load_label(index) if label_only else self.load(index)
+        except DistilkitError as e:
+            if not self.skip_bad:
+                raise
+            from distilkit.utils.console import warn
+
+            warn(f"--skip-bad: skipping sample {index} of {self.info.name} ({self.split}): {one_line(e)}")
+            return None
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         img_path, lbl_path = self.samples[index]

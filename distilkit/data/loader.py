@@ -19,36 +19,46 @@ from distilkit.errors import DistilkitError
 
 
 class SeededStream(Sampler):
-    """An endless stream of (index, augmentation seed): a fresh permutation per epoch, from `start` on.
+    """An endless stream of (index, augmentation seed): a fresh permutation per epoch, from step `start_step`.
 
-    With `world` > 1, rank r takes every world-th sample, so the ranks see disjoint shards of each batch.
+    Positions count samples of global batches of `batch * world`; rank r takes every world-th of them, so the
+    ranks see disjoint shards of each global batch, together the samples one process with the whole batch
+    would see. The epoch orders a global batch touches are asked for before its first sample, on every rank
+    alike: an order that is computed collectively (a DPP selection) is asked for at the same step everywhere.
     """
 
-    def __init__(self, n: int, seed: int, start: int = 0, rank: int = 0, world: int = 1, indices=None):
-        self.n, self.seed, self.start, self.rank, self.world = n, seed, start, rank, world
+    def __init__(self, n: int, seed: int, batch: int = 1, start_step: int = 0, rank: int = 0, world: int = 1,
+                 indices=None):  # fmt: skip
+        self.n, self.seed, self.batch, self.start_step, self.rank, self.world = n, seed, batch, start_step, rank, world
         self.indices = indices  # optional callable epoch -> index sequence (e.g. a DPP selection)
 
     def epoch_order(self, epoch: int) -> list[int]:
         if self.indices is not None:
-            return list(self.indices(epoch))
+            order = list(self.indices(epoch))
+            if not order:
+                raise DistilkitError(f"epoch {epoch} has no samples to train on")
+            return order
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(self.n, generator=g).tolist()
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        position = self.start * self.world + self.rank
-        epoch, offset = 0, position
-        order = self.epoch_order(epoch)
-        while offset >= len(order):
-            offset -= len(order)
-            epoch += 1
-            order = self.epoch_order(epoch)
+        spans: list[tuple[int, int, list[int]]] = []  # (global position of order[0], epoch, order)
+
+        def cover(last: int) -> None:  # the orders up to global position `last`, in epoch order
+            while not spans or spans[-1][0] + len(spans[-1][2]) <= last:
+                first, epoch = (spans[-1][0] + len(spans[-1][2]), spans[-1][1] + 1) if spans else (0, 0)
+                spans.append((first, epoch, self.epoch_order(epoch)))
+
+        size = self.batch * self.world
+        pos = self.start_step * size
         while True:
-            while offset < len(order):
-                yield order[offset], (self.seed * 7919 + epoch) * 10_000_019 + offset
-                offset += self.world
-            offset -= len(order)
-            epoch += 1
-            order = self.epoch_order(epoch)
+            cover(pos + size - 1)
+            for p in range(pos + self.rank, pos + size, self.world):
+                while spans[0][0] + len(spans[0][2]) <= p:
+                    spans.pop(0)
+                first, epoch, order = spans[0]
+                yield order[p - first], (self.seed * 7919 + epoch) * 10_000_019 + (p - first)
+            pos += size
 
 
 class TrainView(Dataset):
@@ -75,13 +85,22 @@ class TrainView(Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, int]:
         index, aug_seed = key
-        image, label = self.dataset.load(index)
+        image, label = self._load_good(index)
         g = torch.Generator().manual_seed(int(aug_seed) % (2**63))
         img, lbl = train_transform(image, label, self.size, self.aug, g)
         if self.style is not None:
             ref = self.style.load(int(torch.randint(len(self.style), (), generator=g)))[0]
             img = fda(img, resize_image(to_tensor(ref), self.size), self.style_beta)
         return normalize(img, self.mean, self.std), lbl, index
+
+    def _load_good(self, index: int) -> tuple:
+        """Sample `index`, or with --skip-bad the next good one after it (a training batch needs a sample)."""
+        n = len(self.dataset)
+        for k in range(n):
+            sample = self.dataset.load_or_skip((index + k) % n)
+            if sample is not None:
+                return sample
+        raise DistilkitError(f"--skip-bad: no readable sample left in '{self.dataset.info.name}'")
 
 
 class EvalView(Dataset):
@@ -93,13 +112,20 @@ class EvalView(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        image, label = self.dataset.load(index)
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int] | None:
+        sample = self.dataset.load_or_skip(index)
+        if sample is None:  # --skip-bad: left out of the metric, never replaced by another image
+            return None
+        image, label = sample
         return normalize(to_tensor(image), self.mean, self.std), torch.from_numpy(label), index
 
 
 def collate(batch):
-    """Stack when all samples share a size; otherwise keep a list (inference handles both)."""
+    """Stack when all samples share a size; otherwise keep a list (inference handles both). Samples left
+    out by --skip-bad (None) are dropped; a batch of nothing but those is None."""
+    batch = [b for b in batch if b is not None]
+    if not batch:
+        return None
     images, labels, indices = zip(*batch, strict=True)
     if len({tuple(x.shape) for x in images}) == 1:
         return torch.stack(images), torch.stack(labels), torch.tensor(indices)
@@ -115,7 +141,7 @@ def _init_worker(worker_id: int) -> None:
 def train_loader(view: TrainView, batch: int, workers: int, seed: int, start_step: int = 0, rank=0, world=1):
     if len(view) == 0:
         raise DistilkitError(f"dataset '{view.dataset.info.name}' is empty")
-    stream = SeededStream(len(view), seed, start=start_step * batch, rank=rank, world=world, indices=view.order)
+    stream = SeededStream(len(view), seed, batch, start_step, rank, world, indices=view.order)
     return DataLoader(
         view,
         batch_size=batch,
@@ -129,8 +155,10 @@ def train_loader(view: TrainView, batch: int, workers: int, seed: int, start_ste
     )
 
 
-def eval_loader(view: EvalView, batch: int, workers: int) -> DataLoader:
+def eval_loader(view: EvalView, batch: int, workers: int) -> Iterator[tuple]:
+    """Batches in order; batches emptied by --skip-bad are not yielded."""
     # Its own generator: evaluating must not move the global RNG, or results would depend on --val-every.
-    return DataLoader(
+    loader = DataLoader(
         view, batch_size=batch, shuffle=False, num_workers=workers, collate_fn=collate, generator=torch.Generator()
     )
+    return (b for b in loader if b is not None)

@@ -34,11 +34,15 @@ def data_root(explicit: str | Path | None) -> Path | None:
     return Path(env).expanduser() if env else None
 
 
-def build_dataset(name: str, split: str = "train", root: str | Path | None = None):
-    """Build dataset `name` for `split`, its files under `root` (or a per-dataset default below it)."""
+def build_dataset(name: str, split: str = "train", root: str | Path | None = None, skip_bad: bool = False):
+    """Build dataset `name` for `split`, its files under `root` (or a per-dataset default below it).
+
+    `skip_bad`: a corrupt or mismatched sample is logged and left out instead of stopping the run."""
     if name not in _DATASETS:
         raise DistilkitError(f"unknown dataset '{name}'; known: {', '.join(dataset_names())}")
-    return _DATASETS[name](data_root(root), split)
+    dataset = _DATASETS[name](data_root(root), split)
+    dataset.skip_bad = skip_bad
+    return dataset
 
 
 def find_root(root: Path | None, default_subdir: str, looks_right: Callable[[Path], bool], layout: str, name: str):

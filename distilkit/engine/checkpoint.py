@@ -112,8 +112,11 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
     from distilkit.models import create_model
 
     meta = read_meta(path)
-    arch = dict(meta["arch"])
-    model = create_model(arch.pop("name"), **arch)
+    try:
+        arch = dict(meta["arch"])
+        model = create_model(arch.pop("name"), **arch)
+    except (KeyError, TypeError, ValueError) as e:  # metadata from another tool or a hand-edited file
+        raise DistilkitError(f"checkpoint {path} describes a model distilkit cannot build ({e})") from None
     try:
         state = load_file(str(path))
     except Exception as e:

@@ -39,6 +39,7 @@ class TrainConfig:
     eval_mode: str = "whole"
     seed: int = 0
     workers: int = 2
+    skip_bad: bool = False  # log and leave out corrupt or mismatched samples instead of stopping
     device: str = "auto"
     method_args: dict = field(default_factory=dict)
 

@@ -75,9 +75,12 @@ def video_frames(path: Path) -> tuple[Iterator[np.ndarray], Fraction, int]:
 
     try:
         container = av.open(str(path))
-        stream = container.streams.video[0]
-    except (av.error.FFmpegError, IndexError, OSError) as e:
+    except (av.error.FFmpegError, OSError) as e:
         raise DistilkitError(f"cannot read video {path}: {e}") from None
+    if not container.streams.video:
+        container.close()
+        raise DistilkitError(f"video {path} holds no video stream (no frames)")
+    stream = container.streams.video[0]
     rate = stream.average_rate or stream.guessed_rate or Fraction(25)
 
     def frames() -> Iterator[np.ndarray]:

@@ -16,9 +16,10 @@ import torch
 from rich.progress import TextColumn
 
 from distilkit.data.loader import train_loader
+from distilkit.engine import distributed as ddp
 from distilkit.engine.checkpoint import load_state, model_meta, save_model, save_state
 from distilkit.engine.config import TrainConfig
-from distilkit.engine.optim import build_optimizer, build_scheduler
+from distilkit.engine.optim import build_optimizer, build_scheduler, check_names
 from distilkit.engine.validator import autocast, evaluate
 from distilkit.errors import DistilkitError
 from distilkit.methods.base import Method
@@ -34,6 +35,9 @@ class Trainer:
         self.state_path = self.weights / "last.state.pt"
         for net in method.networks().values():
             net.to(device)
+            if any(p.requires_grad for p in net.parameters()):
+                ddp.sync_batchnorm(net, device)  # trainable nets normalise with the global batch's statistics
+        ddp.broadcast_modules(method.networks().values())
         self.optimizer = build_optimizer(method.param_groups(), cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum)
         self.scheduler = build_scheduler(
             self.optimizer, cfg.iters, cfg.warmup, cfg.schedule, cfg.power, method.lr_segments()
@@ -79,8 +83,9 @@ class Trainer:
         if resume:
             self.load_state_dict(load_state(self.state_path))
             console.print(f"resuming {self.run_dir} at step {self.step}/{cfg.iters}")
-        streams = {
-            name: iter(train_loader(view, cfg.batch, cfg.workers, cfg.seed + i, start_step=self.step))
+        rank, world = ddp.rank(), ddp.world_size()
+        streams = {  # each rank takes its shard of every global batch of cfg.batch * world samples
+            name: iter(train_loader(view, cfg.batch, cfg.workers, cfg.seed + i, self.step, rank, world))
             for i, (name, view) in enumerate(self.method.train_views().items())
         }
         for net in self.method.networks().values():
@@ -89,7 +94,7 @@ class Trainer:
         loss_text = TextColumn("{task.fields[status]}")
         plain_every = 0 if err_console.is_terminal else max(cfg.log_every, cfg.iters // 20)
         start_step, start_time, eval_s = self.step, time.perf_counter(), 0.0
-        with progress_bar(True, loss_text) as bar:
+        with progress_bar(ddp.is_main(), loss_text) as bar:
             task = bar.add_task(cfg.command, total=cfg.iters, completed=self.step, unit="it", status="")
             while self.step < cfg.iters:
                 batch = {k: tuple(t.to(self.device, non_blocking=True) for t in next(s)) for k, s in streams.items()}
@@ -108,28 +113,34 @@ class Trainer:
                 if self.step % cfg.val_every == 0 or self.step == cfg.iters:
                     eval_start = time.perf_counter()
                     train_s = eval_start - start_time - eval_s
-                    self.validate_and_save(train_s)
+                    if ddp.is_main():
+                        self.validate_and_save(train_s)
+                    ddp.barrier()
                     eval_s += time.perf_counter() - eval_start
-        self.plot()
+        if ddp.is_main():
+            self.plot()
         return self.last_eval or {}
 
     def train_step(self, batch: dict) -> dict[str, float]:
         with autocast(self.device, self.cfg.amp):
             losses = self.method.training_step(batch, self.step)
-        loss = losses["loss"]
-        if not torch.isfinite(loss):
-            raise DistilkitError(f"loss became {loss.item()} at step {self.step}; lower --lr, or train without --amp")
+        logged = ddp.mean_across({k: v.detach() for k, v in losses.items()})
+        if not torch.isfinite(logged["loss"]):  # the mean over ranks: every rank stops together
+            raise DistilkitError(
+                f"loss became {logged['loss'].item()} at step {self.step}; lower --lr, or train without --amp"
+            )
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(losses["loss"]).backward()
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        ddp.average_gradients(params)
         if self.cfg.grad_clip:
             self.scaler.unscale_(self.optimizer)
-            params = [p for g in self.optimizer.param_groups for p in g["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
         self.method.after_step(self.step)
-        return {k: float(v.detach()) for k, v in losses.items()}
+        return {k: float(v) for k, v in logged.items()}
 
     def log(self, means: dict[str, float]) -> None:
         self.history.append({"step": self.step, "lr": self.optimizer.param_groups[0]["lr"], **means})
@@ -219,16 +230,30 @@ def run_training(
     from distilkit.engine.config import resume_config
     from distilkit.methods import build_method
     from distilkit.utils.device import seed_everything, select_device
-    from distilkit.utils.files import increment_run_dir
 
     if resume is not None:
         cfg, run_dir = resume_config(resume, device if device != "auto" else None)
-    dev = select_device(cfg.device)
+    check_names(cfg.optimizer, cfg.schedule)
+    dev = ddp.init_from_env(select_device(cfg.device))
     seed_everything(cfg.seed)
     method = build_method(cfg)
     if resume is None:
-        run_dir = increment_run_dir(cfg.command, name, out, exist_ok)
-        atomic_write(run_dir / "args.json", lambda p: p.write_text(cfg.to_json()))
+        run_dir = ddp.broadcast_object(_new_run_dir(cfg, name, out, exist_ok) if ddp.is_main() else None)
+        if isinstance(run_dir, str):  # rank 0 could not make it: every rank stops with its message
+            raise DistilkitError(run_dir)
     console.print(f"run directory: [bold]{run_dir}[/]")
     results = Trainer(cfg, method, run_dir, dev).fit(resume=resume is not None)
+    ddp.barrier()
     return results, run_dir, method
+
+
+def _new_run_dir(cfg: TrainConfig, name: str, out: Path | None, exist_ok: bool) -> Path | str:
+    """The new run directory with the experiment record in it, or the error message saying why not."""
+    from distilkit.utils.files import increment_run_dir
+
+    try:
+        run_dir = increment_run_dir(cfg.command, name, out, exist_ok)
+    except DistilkitError as e:
+        return str(e)
+    atomic_write(run_dir / "args.json", lambda p: p.write_text(cfg.to_json()))
+    return run_dir

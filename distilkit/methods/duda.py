@@ -65,8 +65,8 @@ class DUDA(Method):
         super().__init__(cfg)
         a = self.args = {**DEFAULTS, **cfg.method_args}
         self.src_root, self.tgt_root = a.get("src_root") or cfg.data_root, a.get("tgt_root") or cfg.data_root
-        self.src = build_dataset(cfg.data, "train", self.src_root)
-        self.tgt = build_dataset(a["tgt"], "train", self.tgt_root)
+        self.src = build_dataset(cfg.data, "train", self.src_root, cfg.skip_bad)
+        self.tgt = build_dataset(a["tgt"], "train", self.tgt_root, cfg.skip_bad)
         if self.tgt.info.class_names != self.src.info.class_names:
             raise DistilkitError(f"source '{cfg.data}' and target '{a['tgt']}' have different label spaces")
         self.tgt_val = self._target_val(a["tgt_val_split"])
@@ -101,9 +101,9 @@ class DUDA(Method):
 
     def _target_val(self, split: str | None):
         if split is not None:
-            return build_dataset(self.args["tgt"], split, self.tgt_root)
+            return build_dataset(self.args["tgt"], split, self.tgt_root, self.cfg.skip_bad)
         try:
-            return build_dataset(self.args["tgt"], "val", self.tgt_root)
+            return build_dataset(self.args["tgt"], "val", self.tgt_root, self.cfg.skip_bad)
         except DistilkitError:
             console.print(f"target '{self.args['tgt']}' has no val split: measuring on its train images' labels")
             return self.tgt
@@ -117,11 +117,14 @@ class DUDA(Method):
         with progress_bar() as bar:
             task = bar.add_task("class stats", total=len(self.src), unit="img")
             for i in range(len(self.src)):
-                counts = np.bincount(self.src.load_label(i).ravel(), minlength=256)[:n]
+                bar.advance(task)
+                label = self.src.load_or_skip(i, label_only=True)
+                if label is None:  # --skip-bad: a bad sample holds no class for RCS
+                    continue
+                counts = np.bincount(label.ravel(), minlength=256)[:n]
                 pixels += counts
                 for c in np.flatnonzero(counts):
                     holders[c].append(i)
-                bar.advance(task)
         present = [c for c in range(n) if holders[c]]
         freq = pixels[present] / pixels[present].sum()
         probs = torch.as_tensor(rcs_probabilities(freq, self.args["rcs_temperature"]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from distilkit.data.base import IGNORE_INDEX
+from distilkit.engine import distributed as ddp
 from distilkit.engine.config import TrainConfig
 from distilkit.losses import dice_loss, pixel_kd
 from distilkit.losses.hdl import hdl_feature_loss, make_adapters
@@ -39,7 +40,8 @@ class HDL(TeacherStudent):
             t = self.teacher.eval()(x, return_features=True)[1]["encoder"]
         self.model.train()
         self.adapters = make_adapters(s, t)
-        self.freeze_iters = round(cfg.method_args["freeze_epochs"] * len(self.train_set) / cfg.batch)
+        global_batch = cfg.batch * ddp.world_size()
+        self.freeze_iters = round(cfg.method_args["freeze_epochs"] * len(self.train_set) / global_batch)
 
     def networks(self):
         return {**super().networks(), "adapters": self.adapters}

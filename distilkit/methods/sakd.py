@@ -14,6 +14,7 @@ from dataclasses import replace
 import torch
 
 from distilkit.data.transforms import normalize, resize_image, to_tensor
+from distilkit.engine import distributed as ddp
 from distilkit.engine.config import TrainConfig
 from distilkit.errors import DistilkitError
 from distilkit.losses import pixel_kd
@@ -40,7 +41,8 @@ class SAKD(Method):
         self.imgsz = self.base.imgsz
         self.n = len(self.base.train_set)
         self.k = selection_size(self.n, a["ratio"])
-        cfg.iters = max(1, round(a["epochs"] * self.k / cfg.batch))  # the run's length is epochs of selections
+        # the run's length is epochs of selections, in global batches (cfg.batch on each of the ranks)
+        cfg.iters = max(1, round(a["epochs"] * self.k / (cfg.batch * ddp.world_size())))
         self.base.view.order = self.select
         self.alpha = torch.ones(self.n, dtype=torch.float64)
         self.times_selected = torch.zeros(self.n, dtype=torch.float64)
@@ -98,36 +100,45 @@ class SAKD(Method):
         if self._images is None:
             scale = self.cfg.method_args["difficulty_scale"]
             size = tuple(max(32, 32 * round(s * scale / 32)) for s in self.imgsz)
-            data = self.base.train_set
-            self._images = torch.stack(
-                [(resize_image(to_tensor(data.load(i)[0]), size) * 255).round().to(torch.uint8) for i in range(self.n)]
-            )
+            data, images = self.base.train_set, []
+            for i in range(self.n):
+                sample = data.load_or_skip(i)  # --skip-bad: a bad image scores on black; the loader replaces it
+                img = resize_image(to_tensor(sample[0]), size) if sample else torch.zeros(3, *size)
+                images.append((img * 255).round().to(torch.uint8))
+            self._images = torch.stack(images)
         return self._images
 
     @torch.no_grad()
     def difficulty(self, epoch: int, beta: float) -> torch.Tensor:
         """L~_i: pixel KD between teacher and student on interrupted image i (eval mode, no gradient). The
-        first pass also pools the teacher's clean deepest features for the DPP kernel."""
+        first pass also pools the teacher's clean deepest features for the DPP kernel.
+
+        Under torchrun each rank scores every world-th batch and the ranks exchange their results, so every
+        rank selects the same images; the interruption draws do not depend on the number of ranks."""
         a, info = self.cfg.method_args, self.info()
         teacher, student = self.base.teacher, self.student()
         device = next(student.parameters()).device
         g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
-        images, losses, feats = self.difficulty_images(), [], []
+        images, mine, step = self.difficulty_images(), {}, a["difficulty_batch"]
         teacher.eval()  # the engine puts every network in train mode; the frozen teacher's BN must not move
         student.eval()
-        for i in range(0, self.n, a["difficulty_batch"]):
-            x = normalize(images[i : i + a["difficulty_batch"]].float().div(255), info.mean, info.std)
+        for b, i in enumerate(range(0, self.n, step)):
+            x = normalize(images[i : i + step].float().div(255), info.mean, info.std)
+            xi, _ = interrupt(x, beta, a["grid"], a["eta"], g)  # drawn on every rank, in the same order
+            if b % ddp.world_size() != ddp.rank():
+                continue
+            pooled = None
             if self.features is None:
-                pooled = teacher(x.to(device), return_features=True)[1]["encoder"][-1].float().mean((2, 3))
-                feats.append(pooled.cpu())
-            x, _ = interrupt(x, beta, a["grid"], a["eta"], g)
-            x = x.to(device)
-            t = teacher(x)
-            losses.append(pixel_kd(student(x), t, a.get("temperature", 4.0), per_sample=True).double().cpu())
+                pooled = teacher(x.to(device), return_features=True)[1]["encoder"][-1].float().mean((2, 3)).cpu()
+            xi = xi.to(device)
+            t = teacher(xi)
+            loss = pixel_kd(student(xi), t, a.get("temperature", 4.0), per_sample=True).double().cpu()
+            mine[b] = (loss, pooled)
         student.train()
+        scored = {b: v for part in ddp.all_gather_object(mine) for b, v in part.items()}
         if self.features is None:
-            self.features = torch.cat(feats)
-        return torch.cat(losses)
+            self.features = torch.cat([scored[b][1] for b in sorted(scored)])
+        return torch.cat([scored[b][0] for b in sorted(scored)])
 
     # ---- training ----------------------------------------------------------------------------------
     def training_step(self, batch, step):

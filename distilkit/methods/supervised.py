@@ -16,8 +16,8 @@ from distilkit.models import create_model
 class Supervised(Method):
     def __init__(self, cfg: TrainConfig):
         super().__init__(cfg)
-        self.train_set = build_dataset(cfg.data, "train", cfg.data_root)
-        self._val = build_dataset(cfg.val_data or cfg.data, cfg.val_split, cfg.data_root)
+        self.train_set = build_dataset(cfg.data, "train", cfg.data_root, cfg.skip_bad)
+        self._val = build_dataset(cfg.val_data or cfg.data, cfg.val_split, cfg.data_root, cfg.skip_bad)
         self._info = self.train_set.info
         self.imgsz = tuple(cfg.imgsz or self.default_imgsz())
         self.model = create_model(cfg.model, self._info.num_classes, cfg.pretrained, **cfg.model_args)

@@ -1,0 +1,315 @@
+"""Bad input to every command, kill -9 and resume, atomic writes, --skip-bad (listed in docs/reliability.md).
+
+Every bad-input case must give one clear `error:` line, a non-zero exit code and no traceback, leave every
+file that was there before unchanged, and (when it fails before training starts) leave no run directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from distilkit.cli import app
+
+runner = CliRunner()
+TINY = ["--imgsz", "64", "128", "--batch", "2", "--workers", "0", "--device", "cpu"]
+TRAIN = ["train-teacher", "--data", "folder", "--model", "segformer-b0", "--iters", "3", "--val-every", "3", *TINY]
+
+
+class RunsCode:
+    """A pickle that, if ever unpickled, writes PWNED: no file distilkit opens may run it."""
+
+    def __reduce__(self):
+        return (exec, ("open('PWNED', 'w').write('x')",))
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+
+
+def copy_data(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def png(path: Path, array: np.ndarray) -> None:
+    Image.fromarray(array).save(path)
+
+
+# ---- the cases: name -> (setup(tmp, data, ckpt) -> argv, expected words, fails before any run dir) ----------
+def data_case(defect: Callable[[Path], None], command: str = "evaluate") -> Callable:
+    """A copy of the tiny folder data set with one defect in its val split, evaluated (or trained on)."""
+
+    def setup(tmp: Path, data: Path, ckpt: Path) -> list[str]:
+        root = copy_data(data, tmp / "data")
+        defect(root)
+        if command == "evaluate":
+            return ["evaluate", str(ckpt), "--data", "folder", "--data-root", str(root), *TINY[3:]]
+        return [*TRAIN, "--data-root", str(root)]
+
+    return setup
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+
+def evil_pickle(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"x": RunsCode()}, path, pickle_module=pickle)
+    return path
+
+
+def other_arch(tmp: Path, ckpt: Path) -> Path:
+    from distilkit.engine.checkpoint import load_model, save_model
+
+    model, meta = load_model(ckpt)
+    meta["arch"] = {**meta["arch"], "name": "unet-resnet18"}
+    save_model(tmp / "other.safetensors", model, meta)
+    return tmp / "other.safetensors"
+
+
+def unbuildable(tmp: Path, ckpt: Path) -> Path:
+    from distilkit.engine.checkpoint import load_model, save_model
+
+    model, meta = load_model(ckpt)
+    meta["arch"] = {"name": "unet-resnet18", "depth": "deep"}  # what another tool might write
+    save_model(tmp / "odd.safetensors", model, meta)
+    return tmp / "odd.safetensors"
+
+
+def make(path: Path, data: bytes = b"") -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def zero_frame_video(path: Path) -> Path:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=5)
+        stream.height, stream.width, stream.pix_fmt = 64, 128, "yuv420p"
+        container.start_encoding()  # a header and no frames
+        container.mux(stream.encode(None))
+    return path
+
+
+def resume_dir_with(tmp: Path, state: Callable[[Path], None]) -> list[str]:
+    run = tmp / "run"
+    (run / "weights").mkdir(parents=True)
+    (run / "args.json").write_text(json.dumps({"command": "train-teacher", "data": "synth-gta", "device": "cpu"}))
+    state(run / "weights" / "last.state.pt")
+    return ["train-teacher", "--resume", str(run)]
+
+
+VAL0 = "images/val/0000.png"
+CASES: dict[str, tuple[Callable, str, bool]] = {
+    # data files
+    "label missing for an image": (
+        data_case(lambda r: (r / "masks/val/0000.png").rename(r / "masks/val/0000.bak")), "no mask", True),
+    "image empty (0 bytes)": (data_case(lambda r: (r / VAL0).write_bytes(b"")), "cannot read image", False),
+    "image truncated": (data_case(lambda r: truncate(r / VAL0)), "cannot read image", False),
+    "image not an image (text)": (data_case(lambda r: (r / VAL0).write_text("hello")), "cannot read image", False),
+    "label value out of range": (
+        data_case(lambda r: png(r / "masks/val/0001.png", np.full((64, 128), 77, np.uint8))), "does not define",
+        False),
+    "label of another size than its image": (
+        data_case(lambda r: png(r / "masks/val/0001.png", np.zeros((32, 32), np.uint8))), "but image", False),
+    "label in colour (RGB)": (
+        data_case(lambda r: png(r / "masks/val/0001.png", np.zeros((64, 128, 3), np.uint8))), "colour image",
+        False),
+    "empty data folder": (
+        data_case(lambda r: [p.unlink() for p in (r / "images/val").iterdir()]), "no images", True),
+    "corrupt image in the middle of the training set": (
+        data_case(lambda r: (r / "images/train/0003.png").write_bytes(b"garbage"), "train"), "0003.png", False),
+    "data root that is not there": (
+        lambda t, d, c: [*TRAIN, "--data-root", str(t / "nowhere")], "no folder data", True),
+    "unknown data set": (lambda t, d, c: ["evaluate", str(c), "--data", "kitti"], "unknown dataset", True),
+    "checkpoint and data of different class counts": (
+        lambda t, d, c: ["evaluate", str(c), "--data", "camvid", "--data-root", str(t)], "camvid", True),
+    # checkpoints
+    "checkpoint missing": (lambda t, d, c: ["evaluate", str(t / "nope.safetensors")], "not found", True),
+    "checkpoint empty (0 bytes)": (
+        lambda t, d, c: ["evaluate", str(make(t / "e.safetensors"))], "cannot read checkpoint", True),
+    "checkpoint truncated": (
+        lambda t, d, c: ["evaluate", str(make(t / "t.safetensors", c.read_bytes()[:1000]))],
+        "cannot read checkpoint", True),
+    "checkpoint of another architecture": (
+        lambda t, d, c: ["evaluate", str(other_arch(t, c))], "does not fit architecture", True),
+    "checkpoint whose metadata names no buildable model": (
+        lambda t, d, c: ["evaluate", str(unbuildable(t, c))], "cannot build", True),
+    "checkpoint that is a code-running pickle (evaluate)": (
+        lambda t, d, c: ["evaluate", str(evil_pickle(t / "evil.safetensors"))], "cannot read checkpoint", True),
+    "teacher that is a code-running pickle (distill sdd)": (
+        lambda t, d, c: ["distill", "sdd", "--teacher", str(evil_pickle(t / "evil.pt")), "--data", "folder",
+                         "--data-root", str(d), *TINY], "cannot read checkpoint", True),  # fmt: skip
+    "training state that is a code-running pickle (--resume)": (
+        lambda t, d, c: resume_dir_with(t, evil_pickle), "cannot resume", True),
+    "training state truncated (--resume)": (
+        lambda t, d, c: resume_dir_with(t, lambda p: p.write_bytes(b"PK\x03\x04" + b"\x00" * 40)), "cannot resume",
+        True),
+    "run directory without a saved state (--resume)": (
+        lambda t, d, c: ["train-teacher", "--resume", str(t)], "cannot resume", True),
+    # videos and images to predict on
+    "video unreadable": (
+        lambda t, d, c: ["predict", str(make(t / "v.mp4", b"\x00" * 100)), "--weights", str(c)], "video", True),
+    "video with zero frames": (
+        lambda t, d, c: ["predict", str(zero_frame_video(t / "z.mp4")), "--weights", str(c)], "video", True),
+    "image to predict on corrupt": (
+        lambda t, d, c: ["predict", str(make(t / "bad.png", b"not a png")), "--weights", str(c)], "cannot read image",
+        True),
+    "no checkpoint given and none under runs/ (predict)": (
+        lambda t, d, c: ["predict", str(d / "images/val/0000.png")], "none under runs/", True),
+    "no checkpoint given and none under runs/ (export-onnx)": (
+        lambda t, d, c: ["export-onnx"], "none under runs/", True),
+    "image to predict on missing": (
+        lambda t, d, c: ["predict", str(t / "nope.png"), "--weights", str(c)], "not found", True),
+    "folder to predict on empty": (
+        lambda t, d, c: ["predict", str(t / "keep" / "empty"), "--weights", str(c)], "no images", True),
+    # devices
+    "CUDA device that is not there (train-teacher)": (
+        lambda t, d, c: [*TRAIN[:-2], "--data-root", str(d), "--device", "cuda"], "CUDA is not available", True),
+    "CUDA device that is not there (fps)": (
+        lambda t, d, c: ["fps", str(c), "--device", "cuda:3"], "CUDA is not available", True),
+    "--half without a CUDA device (fps)": (
+        lambda t, d, c: ["fps", "--half", "--model", "segformer-b0"], "--half needs a CUDA device", True),
+    "device name that means nothing": (lambda t, d, c: ["evaluate", str(c), "--device", "tpu"], "--device", True),
+    # outputs
+    "--out that already holds files": (
+        lambda t, d, c: [*TRAIN, "--data-root", str(d), "--out", str(t / "keep")], "already holds files", True),
+    "--out that cannot be written (a file on the way)": (
+        lambda t, d, c: [*TRAIN, "--data-root", str(d), "--out", str(t / "notes.txt" / "run")],
+        "cannot create run directory", True),
+    "ONNX output that exists": (
+        lambda t, d, c: ["export-onnx", str(c), "--out", str(t / "keep" / "model.onnx")], "exists", True),
+    # names and settings
+    "unknown model": (lambda t, d, c: [*TRAIN, "--data-root", str(d), "--model", "resnet9000"], "unknown model", True),
+    "unknown optimizer": (
+        lambda t, d, c: [*TRAIN, "--data-root", str(d), "--optimizer", "adamax"], "unknown optimizer", True),
+    "unknown SAKD base": (
+        lambda t, d, c: ["distill", "sakd", "--teacher", str(c), "--base", "mse", "--data", "folder",
+                         "--data-root", str(d), *TINY], "--base", True),  # fmt: skip
+    "evaluation mode that does not exist": (
+        lambda t, d, c: ["evaluate", str(c), "--mode", "zoom", "--data", "folder", "--data-root", str(d)], "--mode",
+        True),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_gives_one_clear_line(case, tiny_data, tiny_ckpt, tmp_path, monkeypatch):
+    setup, words, early = CASES[case]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "keep" / "empty").mkdir(parents=True)
+    (tmp_path / "keep" / "model.onnx").write_text("the user's own file")
+    (tmp_path / "notes.txt").write_text("precious")
+    argv = setup(tmp_path, tiny_data, tiny_ckpt)
+    before = snapshot(tmp_path)
+    result = runner.invoke(app, argv)
+    err = result.stderr.strip()
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output and "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and err.splitlines()[-1] == errors[0] and words in errors[0], err  # after progress
+    after = snapshot(tmp_path)
+    assert all(after.get(p) == h for p, h in before.items()), "a file the user had was changed or removed"
+    assert not (tmp_path / "PWNED").exists()
+    if early:
+        assert not (tmp_path / "runs").exists(), "a command that failed before training left a run directory"
+
+
+def test_skip_bad_logs_the_file_and_finishes(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    root = copy_data(tiny_data, tmp_path / "data")
+    (root / "images/train/0003.png").write_bytes(b"garbage")
+    png(root / "masks/val/0001.png", np.full((64, 128), 77, np.uint8))
+    result = runner.invoke(app, [*TRAIN, "--data-root", str(root), "--skip-bad", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert "skipping sample 3 of folder (train)" in result.stderr and "0003.png" in result.stderr
+    assert "skipping sample 1 of folder (val)" in result.stderr
+    assert json.loads((tmp_path / "r/results.json").read_text())["images"] == 2  # the bad val image left out
+
+
+# ---- kill -9 and resume --------------------------------------------------------------------------------------
+def distilkit(*args: str, cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same in every run: bitwise equality needs it
+    cmd = [sys.executable, "-m", "distilkit", *args]
+    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen) -> None:
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+
+
+def method_args(method: str, data: Path, ckpt: Path) -> list[str]:
+    common = ["--data-root", str(data), "--imgsz", "64", "128", "--batch", "1", "--workers", "0", "--device", "cpu"]
+    if method == "train-teacher":
+        return ["train-teacher", "--data", "folder", "--model", "unet-resnet18", "--iters", "6", "--val-every", "3",
+                "--warmup", "1", *common]  # fmt: skip
+    if method == "duda":
+        return ["distill", "duda", "--src", "folder", "--tgt", "folder", "--teacher-model", "segformer-b0",
+                "--student-model", "fastlitessnet", "--stage1-iters", "3", "--stage3-iters", "3", "--val-every", "3",
+                "--inconsistency-images", "2", *common]  # fmt: skip
+    student = ["--student", "unet-resnet18"] if method != "hdl" else ["--width", "0.25"]
+    length = ["--epochs", "2", "--ratio", "0.5"] if method == "sakd" else ["--iters", "6"]
+    return ["distill", method, "--teacher", str(ckpt), "--data", "folder", *student, *length, "--val-every", "3",
+            "--warmup", "1", *common]  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["train-teacher", "duda", "sakd", "hdl", "sdd"])
+def test_kill_9_then_resume_ends_like_a_run_never_killed(method, tiny_data, tiny_ckpt, tmp_path):
+    """SIGKILL as soon as the first training state is on disk (a later save may be half written), then
+    `--resume`: the final weights are bitwise those of an uninterrupted run (CPU, same seed)."""
+    from safetensors.torch import load_file
+
+    args = method_args(method, tiny_data, tiny_ckpt)
+    full, cut = distilkit(*args, "--out", "full", cwd=tmp_path), distilkit(*args, "--out", "cut", cwd=tmp_path)
+    state = tmp_path / "cut/weights/last.state.pt"
+    deadline = time.time() + 240
+    while not state.exists() and cut.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    cut.send_signal(signal.SIGKILL)
+    cut.wait()
+    assert cut.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    finish(full)
+    finish(distilkit(*args[:2] if method != "train-teacher" else args[:1], "--resume", "cut", cwd=tmp_path))
+    for name in ["last"] + (["teacher"] if method == "duda" else []):
+        a, b = (load_file(tmp_path / f"{run}/weights/{name}.safetensors") for run in ("full", "cut"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_a_write_killed_halfway_leaves_the_previous_file(tmp_path):
+    """atomic_write: a process killed while writing a checkpoint leaves the one before it intact."""
+    target = tmp_path / "last.state.pt"
+    target.write_bytes(b"the previous checkpoint")
+    code = (
+        "import sys, time\nfrom pathlib import Path\nfrom distilkit.utils.files import atomic_write\n"
+        "def slow(p):\n    p.write_bytes(b'half of a new chec'); print('writing', flush=True); time.sleep(60)\n"
+        f"atomic_write(Path({str(target)!r}), slow)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert target.read_bytes() == b"the previous checkpoint"
+
+
+def test_every_case_is_listed_in_the_docs():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "reliability.md").read_text()
+    assert f"## Bad input: {len(CASES)} cases" in doc
+    assert all(f"| {case} |" in doc for case in CASES)
