@@ -214,9 +214,9 @@ def accuracy_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) 
                   val_data=tgt, val_split=split, val_limit=args.val_limit)  # fmt: skip
     out = {}
 
-    def train(name: str, method: str, model: str, **kw) -> dict:
-        cfg = TrainConfig(command="bench-run", method=method, model=model, iters=args.iters, val_every=10**9,
-                          warmup=args.iters // 10, **{**common, **kw})  # fmt: skip
+    def train(name: str, method: str, model: str, iters: int = args.iters, **kw) -> Path:
+        cfg = TrainConfig(command="bench-run", method=method, model=model, iters=iters, val_every=10**9,
+                          warmup=iters // 10, **{**common, **kw})  # fmt: skip
         start = time.perf_counter()
         results, run_dir, _ = run_training(cfg, name=f"{task}-{name}", exist_ok=True)
         out[name] = {"miou": results["miou"], "wall_s": time.perf_counter() - start, "iters": cfg.iters}
@@ -226,8 +226,11 @@ def accuracy_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) 
     train("source-only", "supervised", args.student)
     for m in ("kd", "sdd", "hdl"):
         train(m, m, args.student, method_args={"teacher": teacher})
-    epochs = max(1, round(args.iters * args.batch / (len(build_dataset(src, "train", root)) / 2)))
-    train("sakd", "sakd", args.student, method_args={"teacher": teacher, "ratio": 0.5, "epochs": epochs})
+    # r = 0.5 and the epochs that make about as many images as the other runs (fewer images: a smaller r)
+    images, n = args.iters * args.batch, len(build_dataset(src, "train", root))
+    ratio = min(0.5, images / n)
+    epochs = max(1, round(images / (ratio * n)))
+    train("sakd", "sakd", args.student, method_args={"teacher": teacher, "ratio": ratio, "epochs": epochs})
     half = args.iters // 2
     train("duda", "duda", args.student, iters=2 * half,
           method_args={"tgt": tgt, "tgt_val_split": split, "teacher": teacher, "stage1_iters": half,
@@ -258,7 +261,7 @@ def accuracy(args) -> list[str]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--parts", nargs="+", default=["cost", "inference"], choices=["cost", "inference", "accuracy"])
+    p.add_argument("--parts", nargs="+", choices=["cost", "inference", "accuracy"], help="default: cost inference")
     p.add_argument("--quick", action="store_true", help="every part, CI-sized; prints, writes nothing")
     p.add_argument("--teacher", default="segformer-b1")
     p.add_argument("--student", default="segformer-b0")
@@ -276,8 +279,8 @@ def main() -> None:
     p.add_argument("--camvid-imgsz", type=int, nargs=2, default=[192, 256])
     p.add_argument("--val-limit", type=int, default=None)
     args = p.parse_args()
+    args.parts = args.parts or (["cost", "inference", "accuracy"] if args.quick else ["cost", "inference"])
     if args.quick:
-        args.parts = ["cost", "inference", "accuracy"]
         args.imgsz, args.batch, args.repeats, args.iters, args.warmup = [64, 128], 2, 2, 4, 1
         args.infer_models, args.infer_imgsz, args.val_limit, args.camvid_imgsz = (
             ["segformer-b0"],

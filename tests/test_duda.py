@@ -79,6 +79,13 @@ def test_pixel_kd_by_hand():
     s, t = torch.tensor([[[[0.0]], [[0.0]]]]), torch.tensor([[[[math.log(3.0)]], [[0.0]]]])
     # teacher p = (3/4, 1/4), student q = (1/2, 1/2): KL = 3/4 ln(3/2) + 1/4 ln(1/2); T = 1
     assert pixel_kd(s, t, 1.0).item() == pytest.approx(0.75 * math.log(1.5) + 0.25 * math.log(0.5))
+    # gradient: d(T^2 KL)/ds = T (q - p), with p and q at temperature T; the teacher gets none
+    for temp in (1.0, 2.0):
+        s, t = s.detach().clone().requires_grad_(), t.detach().clone().requires_grad_()
+        pixel_kd(s, t, temp).backward()
+        p = torch.softmax(torch.tensor([math.log(3.0), 0.0]) / temp, 0)
+        expected = temp * (torch.tensor([0.5, 0.5]) - p)
+        assert torch.allclose(s.grad.flatten(), expected, atol=1e-6) and t.grad is None
 
 
 def duda_cfg(root, **kw) -> TrainConfig:

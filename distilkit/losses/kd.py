@@ -9,10 +9,16 @@ from distilkit.losses.seg import per_image_mean
 
 
 def pixel_kd_map(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """B x H x W map of the KL divergence, summed over classes, times T^2 (teacher logits are detached)."""
-    log_p_s = F.log_softmax(student.float() / temperature, dim=1)
-    log_p_t = F.log_softmax(teacher.detach().float() / temperature, dim=1)
-    return (log_p_t.exp() * (log_p_t - log_p_s)).sum(1) * temperature**2
+    """B x H x W map of the KL divergence, summed over classes, times T^2 (teacher logits are detached).
+
+    KL = sum_c p_t log p_t - sum_c p_t log p_s: the teacher's half is computed without autograd, so only
+    the cross term keeps full-resolution tensors for the backward pass (a KD step's largest overhead)."""
+    with torch.no_grad():
+        log_p_t = F.log_softmax(teacher.float() / temperature, dim=1)
+        p_t = log_p_t.exp()
+        neg_entropy = (p_t * log_p_t).sum(1)
+    cross = (p_t * F.log_softmax(student.float() / temperature, dim=1)).sum(1)
+    return (neg_entropy - cross) * temperature**2
 
 
 def pixel_kd(
