@@ -25,6 +25,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from distilkit.cli import app
+from distilkit.engine.checkpoint import read_meta
 
 runner = CliRunner()
 TINY = ["--imgsz", "64", "128", "--batch", "2", "--workers", "0", "--device", "cpu"]
@@ -75,22 +76,15 @@ def evil_pickle(path: Path) -> Path:
     return path
 
 
-def other_arch(tmp: Path, ckpt: Path) -> Path:
+def with_arch(tmp: Path, ckpt: Path, arch: dict) -> Path:
+    """The checkpoint's weights under metadata that names another architecture."""
     from distilkit.engine.checkpoint import load_model, save_model
 
     model, meta = load_model(ckpt)
-    meta["arch"] = {**meta["arch"], "name": "unet-resnet18"}
-    save_model(tmp / "other.safetensors", model, meta)
-    return tmp / "other.safetensors"
-
-
-def unbuildable(tmp: Path, ckpt: Path) -> Path:
-    from distilkit.engine.checkpoint import load_model, save_model
-
-    model, meta = load_model(ckpt)
-    meta["arch"] = {"name": "unet-resnet18", "depth": "deep"}  # what another tool might write
-    save_model(tmp / "odd.safetensors", model, meta)
-    return tmp / "odd.safetensors"
+    meta["arch"] = arch
+    path = tmp / f"{arch['name']}-{len(arch)}.safetensors"
+    save_model(path, model, meta)
+    return path
 
 
 def make(path: Path, data: bytes = b"") -> Path:
@@ -150,9 +144,11 @@ CASES: dict[str, tuple[Callable, str, bool]] = {
         lambda t, d, c: ["evaluate", str(make(t / "t.safetensors", c.read_bytes()[:1000]))],
         "cannot read checkpoint", True),
     "checkpoint of another architecture": (
-        lambda t, d, c: ["evaluate", str(other_arch(t, c))], "does not fit architecture", True),
+        lambda t, d, c: ["evaluate", str(with_arch(t, c, {**read_meta(c)["arch"], "name": "unet-resnet18"}))],
+        "does not fit architecture", True),
     "checkpoint whose metadata names no buildable model": (
-        lambda t, d, c: ["evaluate", str(unbuildable(t, c))], "cannot build", True),
+        lambda t, d, c: ["evaluate", str(with_arch(t, c, {"name": "unet-resnet18", "depth": "deep"}))],
+        "cannot build", True),
     "checkpoint that is a code-running pickle (evaluate)": (
         lambda t, d, c: ["evaluate", str(evil_pickle(t / "evil.safetensors"))], "cannot read checkpoint", True),
     "teacher that is a code-running pickle (distill sdd)": (

@@ -98,8 +98,8 @@ def average_gradients(params: list[torch.Tensor]) -> None:
     offset = 0
     for p, present in zip(params, flat[-len(params) :].tolist(), strict=True):
         k = p.numel()
-        if present > 0:
-            p.grad = flat[offset : offset + k].view_as(p).to(p.dtype).clone()
+        if present > 0:  # a view of the reduced buffer (a copy only for non-fp32 parameters)
+            p.grad = flat[offset : offset + k].view_as(p).to(p.dtype)
         offset += k
 
 
