@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 from distilkit.adapt import class_inconsistency, class_mix, masked_image, pseudo_labels, rcs_probabilities
 from distilkit.cli import app
 from distilkit.data.style import fda
+from distilkit.engine.checkpoint import model_meta, save_model
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.metrics import confusion_matrix
 from distilkit.engine.trainer import Trainer
@@ -121,6 +123,23 @@ def test_each_stage_moves_only_what_it_should(tiny_data, tmp_path):
     assert not changed(snap(method.ls), ls1) and not changed(snap(method.lt), lt1)
     assert changed(snap(method.ss), ss1)
     assert all(p.grad is None for p in method.ls.parameters())
+
+
+def test_teacher_and_student_checkpoints_warm_start_the_networks(tiny_data, tmp_path):
+    """--teacher starts LS and LT, --student starts SS, from source-trained checkpoints (weights equal)."""
+    torch.manual_seed(0)
+    first = build_method(duda_cfg(tiny_data))
+    info = first.info()
+    for role, net in (("teacher", first.ls), ("student", first.ss)):
+        save_model(tmp_path / f"{role}.safetensors", net, model_meta(net, info, (64, 128), "supervised"))
+    torch.manual_seed(1)  # a different seed: only the checkpoints can make the networks equal
+    args = {"teacher": str(tmp_path / "teacher.safetensors"), "student": str(tmp_path / "student.safetensors")}
+    cfg = duda_cfg(tiny_data)
+    warm = build_method(replace(cfg, method_args={**cfg.method_args, **args}))
+    same = lambda a, b: all(torch.equal(a[k], b[k]) for k in a)  # noqa: E731
+    assert same(warm.ls.state_dict(), first.ls.state_dict()) and same(warm.lt.state_dict(), first.ls.state_dict())
+    assert same(warm.ss.state_dict(), first.ss.state_dict())
+    assert not same(build_method(duda_cfg(tiny_data)).ss.state_dict(), first.ss.state_dict())
 
 
 def test_duda_cli_end_to_end(tiny_data, tmp_path):

@@ -211,3 +211,25 @@ def test_distill_resume_equals_uninterrupted(method, tiny_data, tiny_ckpt, tmp_p
 
     a, b = load_file(full_dir / "weights/last.safetensors"), load_file(tmp_path / "cut/weights/last.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_weights_fine_tune_a_checkpoint_and_refuse_another_label_space(tiny_data, tmp_path):
+    """train-teacher --weights: training starts from the checkpoint's model (its architecture, not --model)."""
+    from dataclasses import replace
+
+    from distilkit.methods import build_method
+
+    info = build_dataset("folder", "train", tiny_data).info
+    source = build_method(tiny_cfg(tiny_data, model="segformer-b1")).model
+    ckpt = tmp_path / "source.safetensors"
+    save_model(ckpt, source, model_meta(source, info, (64, 128), "supervised"))
+    method = build_method(tiny_cfg(tiny_data, model="segformer-b0", method_args={"weights": str(ckpt)}))
+    assert method.model.arch["name"] == "segformer-b1"
+    own, ref = method.model.state_dict(), source.state_dict()
+    assert own.keys() == ref.keys() and all(torch.equal(own[k], ref[k]) for k in own)
+    five = create_model("segformer-b0", 5)
+    other = tmp_path / "five.safetensors"
+    five_info = replace(info, class_names=info.class_names[:5], palette=info.palette[:5], eval_classes=None)
+    save_model(other, five, model_meta(five, five_info, (64, 128), "supervised"))
+    with pytest.raises(DistilkitError, match="predicts 5 classes"):
+        build_method(tiny_cfg(tiny_data, method_args={"weights": str(other)}))

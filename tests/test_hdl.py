@@ -12,7 +12,7 @@ from distilkit.cli import app
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.trainer import Trainer
 from distilkit.losses import dice_loss
-from distilkit.losses.hdl import cs_divergence, feature_cs, pair_features
+from distilkit.losses.hdl import adapt, cs_divergence, feature_cs, pair_features, resize
 from distilkit.methods import build_method
 from distilkit.models import create_model
 
@@ -68,6 +68,34 @@ def test_dice_by_hand():
     assert dice_loss(logits, labels).item() == pytest.approx(1 - (d0 + d1) / 2, rel=1e-5)
     perfect = torch.tensor([[[[20.0, -20.0]], [[-20.0, 20.0]]]])
     assert dice_loss(perfect, torch.tensor([[[0, 1]]])).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_adapter_runs_at_the_smaller_size_with_the_same_result():
+    """adapt() resizes before the 1x1 conv when shrinking: equal to conv-then-resize, values and gradients."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 5, 1)
+    for src, dst in (((16, 32), (4, 8)), ((4, 8), (16, 32)), ((9, 7), (5, 3))):
+        x = torch.randn(2, 6, *src, requires_grad=True)
+        ours, ref = adapt(conv, x, torch.Size(dst)), resize(conv(x), torch.Size(dst))
+        assert ours.shape[-2:] == dst and torch.allclose(ours, ref, atol=1e-5)
+        w = torch.randn_like(ref)
+        g_ours = torch.autograd.grad((ours * w).sum(), [x, conv.weight, conv.bias])
+        g_ref = torch.autograd.grad((ref * w).sum(), [x, conv.weight, conv.bias])
+        assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(g_ours, g_ref, strict=True))
+
+
+def test_dice_against_its_three_count_definition():
+    """The FP = sum(p) - TP, FN = sum(onehot) - TP shortcut against the products written out."""
+    torch.manual_seed(0)
+    logits, labels = torch.randn(2, 4, 6, 5), torch.randint(0, 4, (2, 6, 5))
+    labels[0, 0] = 255
+    valid = (labels != 255)[:, None].float()
+    p = torch.softmax(logits, 1) * valid
+    oh = torch.nn.functional.one_hot(labels.clamp(max=3), 4).permute(0, 3, 1, 2).float() * valid
+    for dims, per_sample in (((0, 2, 3), False), ((2, 3), True)):
+        tp, fp, fn = (p * oh).sum(dims), (p * (1 - oh)).sum(dims), ((1 - p) * oh).sum(dims)
+        expected = 1 - ((2 * tp + 1e-5) / (2 * tp + fp + fn + 1e-5)).mean(-1)
+        assert torch.allclose(dice_loss(logits, labels, per_sample=per_sample), expected, atol=1e-6)
 
 
 def test_fastlitessnet_halves_resolution_per_stage():

@@ -38,6 +38,20 @@ def test_region_pooling_equals_spp_then_linear_classifier():
         assert torch.allclose(region_logits(head(features), m), spp_then_head, atol=1e-5)
 
 
+def test_region_pooling_matches_adaptive_pooling_with_its_gradient():
+    """The reshaped mean (regions that tile the map) and adaptive pooling (any size) agree, backward too."""
+    torch.manual_seed(0)
+    for h, w in ((8, 16), (13, 7)):
+        x = torch.randn(2, 3, h, w, requires_grad=True)
+        for m in (1, 2, 4):
+            ours, ref = region_logits(x, m), F.adaptive_avg_pool2d(x, m)
+            assert torch.allclose(ours, ref, atol=1e-6)
+            weights = torch.randn_like(ref)
+            (g_ours,) = torch.autograd.grad((ours * weights).sum(), x)
+            (g_ref,) = torch.autograd.grad((ref * weights).sum(), x)
+            assert torch.allclose(g_ours, g_ref, atol=1e-6)
+
+
 def test_consistent_and_complementary_weights_by_hand():
     labels = torch.tensor([[[0, 0], [0, 1]]])  # global majority: 0
     teacher = torch.zeros(1, 2, 2, 2)

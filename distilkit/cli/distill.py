@@ -37,6 +37,7 @@ def duda(
     tgt_root: Annotated[Path | None, _opt("Target root (default: --data-root).", "--tgt-root")] = None,
     preset: Annotated[str | None, _opt("paper or cpu (default: paper on CUDA, cpu otherwise).", "--preset")] = None,
     teacher: Annotated[Path | None, _opt("Source-trained checkpoint warm-starting LT and LS.", "--teacher")] = None,
+    student: Annotated[Path | None, _opt("Source-trained checkpoint warm-starting SS.", "--student")] = None,
     teacher_model: Annotated[str | None, _opt("Large model (LT, LS).", "--teacher-model")] = None,
     student_model: Annotated[str | None, _opt("Small model (SS), the one deployed.", "--student-model")] = None,
     stage1_iters: Annotated[int | None, _opt("Pre-adaptation iterations.", "--stage1-iters")] = None,
@@ -96,6 +97,7 @@ def duda(
         method_args = dict(
             tgt=tgt,
             teacher=str(teacher) if teacher else None,
+            student=str(student) if student else None,
             teacher_model=teacher_model or p["teacher_model"],
             teacher_lr_mult=teacher_lr_mult,
             stage1_iters=n1,

@@ -40,7 +40,9 @@ def train_teacher(
     head_lr_mult: Annotated[float, typer.Option("--head-lr-mult", help="Decoder/head lr multiplier.")] = 1.0,
     optimizer: Annotated[str, typer.Option("--optimizer", help="adamw, adam or sgd.")] = "adamw",
     weight_decay: Annotated[float, typer.Option("--weight-decay")] = 0.01,
-    schedule: Annotated[str, typer.Option("--schedule", help="poly, cosine or constant (after warm-up).")] = "poly",
+    schedule: Annotated[
+        str, typer.Option("--schedule", help="poly, cosine, step or constant (after warm-up).")
+    ] = "poly",
     warmup: Annotated[int, typer.Option("--warmup", help="Linear warm-up iterations.")] = 100,
     grad_clip: Annotated[float | None, typer.Option("--grad-clip", help="Max gradient norm.")] = None,
     val_every: Annotated[int, typer.Option("--val-every", help="Evaluate and save every N iterations.")] = 250,
@@ -49,6 +51,10 @@ def train_teacher(
     ] = None,
     pretrained: Annotated[
         str | None, typer.Option("--pretrained", help="'imagenet' (download) or a local encoder weights file.")
+    ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option("--weights", help="A distilkit checkpoint to fine-tune (its architecture replaces --model)."),
     ] = None,
     style: Annotated[
         str | None, typer.Option("--style", help="fda: render training images in --style-target's look.")
@@ -85,13 +91,14 @@ def train_teacher(
             imgsz=tuple(imgsz) if imgsz else None, batch=batch, iters=iters, optimizer=optimizer, lr=lr,
             head_lr_mult=head_lr_mult, weight_decay=weight_decay, schedule=schedule, warmup=min(warmup, iters // 2),
             grad_clip=grad_clip, amp=amp, val_every=val_every, val_limit=val_limit, seed=seed, workers=workers,
-            skip_bad=skip_bad, device=device, method_args={"style": style, "style_target": style_target},
+            skip_bad=skip_bad, device=device,
+            method_args={"style": style, "style_target": style_target, "weights": str(weights) if weights else None},
         )  # fmt: skip
     results, run_dir, method = run_training(cfg, name, out, exist_ok, resume, device)
     if not is_main():  # under torchrun, rank 0 reports
         return
     val = method.val_dataset()
-    print_table(eval_table(results, f"{method.cfg.model} on {val.info.name} ({val.split}), final"))
+    print_table(eval_table(results, f"{method.student().arch['name']} on {val.info.name} ({val.split}), final"))
     save_eval(results, run_dir)
     typer.echo(
         f"weights: {run_dir / 'weights' / 'best.safetensors'} (best), {run_dir / 'weights' / 'last.safetensors'}"

@@ -133,6 +133,12 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
     return model.to(device).eval(), meta
 
 
+def check_num_classes(meta: dict, num_classes: int, what: str) -> None:
+    """Refuse a checkpoint (named by `what`, e.g. '--teacher X') that predicts another label space."""
+    if meta["num_classes"] != num_classes:
+        raise DistilkitError(f"{what} predicts {meta['num_classes']} classes, but the data has {num_classes}")
+
+
 def save_state(path: Path, state: dict) -> None:
     atomic_write(path, lambda p: torch.save(state, p))
 

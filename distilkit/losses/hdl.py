@@ -20,10 +20,15 @@ def cs_divergence(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     return -(pq - 0.5 * (pp + qq))
 
 
+def resize(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """Bilinear resize to `size` (align_corners=False), in float32."""
+    return F.interpolate(x.float(), size=size, mode="bilinear", align_corners=False)
+
+
 def feature_cs(student: torch.Tensor, teacher: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
     """B x C divergences: each channel's softmax over H*W (temperature tau), student resized to the teacher."""
     if student.shape[-2:] != teacher.shape[-2:]:
-        student = F.interpolate(student.float(), size=teacher.shape[-2:], mode="bilinear", align_corners=False)
+        student = resize(student, teacher.shape[-2:])
     log_s = F.log_softmax(student.float().flatten(2) / tau, -1)
     log_t = F.log_softmax(teacher.detach().float().flatten(2) / tau, -1)
     return cs_divergence(log_s, log_t)
@@ -43,6 +48,16 @@ def make_adapters(student: list[torch.Tensor], teacher: list[torch.Tensor]) -> n
     )
 
 
+def adapt(adapter: nn.Module, feature: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """adapter(feature) resized to `size`. A 1x1 conv and bilinear resizing commute (both linear, resize weights
+    sum to 1), so the conv runs at the smaller of the two sizes: the same map for less work."""
+    if feature.shape[-2:] == size:
+        return adapter(feature)
+    if torch.Size(size).numel() < feature.shape[-2:].numel():
+        return adapter(resize(feature, size))
+    return resize(adapter(feature), size)
+
+
 def hdl_feature_loss(
     student: list[torch.Tensor],
     teacher: list[torch.Tensor],
@@ -52,6 +67,7 @@ def hdl_feature_loss(
 ) -> torch.Tensor:
     """D_CS averaged over channels, batch and feature pairs (over channels and pairs with `per_sample`)."""
     pairs = pair_features(student, teacher)
-    per_pair = [feature_cs(a(student[i]), teacher[j], tau).mean(1) for a, (i, j) in zip(adapters, pairs, strict=True)]
+    adapted = [adapt(a, student[i], teacher[j].shape[-2:]) for a, (i, j) in zip(adapters, pairs, strict=True)]
+    per_pair = [feature_cs(s, teacher[j], tau).mean(1) for s, (_, j) in zip(adapted, pairs, strict=True)]
     per_image = torch.stack(per_pair).mean(0)
     return per_image if per_sample else per_image.mean()

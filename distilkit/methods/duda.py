@@ -21,7 +21,7 @@ from distilkit.data import build_dataset
 from distilkit.data.loader import EvalView, TrainView, eval_loader
 from distilkit.data.style import style_reference
 from distilkit.data.transforms import AugmentConfig, colour_jitter
-from distilkit.engine.checkpoint import load_model
+from distilkit.engine.checkpoint import check_num_classes, load_model
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.ema import ModelEMA, ema_decay_schedule
 from distilkit.engine.inference import infer_logits
@@ -38,6 +38,7 @@ DEFAULTS = {
     "tgt": "synth-city",
     "teacher_model": "segformer-b5",
     "teacher": None,  # a source-trained checkpoint warm-starting LT and LS
+    "student": None,  # a source-trained checkpoint warm-starting SS (its architecture replaces cfg.model)
     "teacher_lr_mult": None,  # LS's lr multiplier; None: 0.1 when warm-started (fine-tuning), else 1
     "stage1_iters": 40000,
     "stage3_iters": 40000,
@@ -76,15 +77,10 @@ class DUDA(Method):
         if self.n1 + self.n3 != cfg.iters:
             raise DistilkitError(f"iters ({cfg.iters}) must equal stage1 + stage3 iterations ({self.n1 + self.n3})")
         n = self._info.num_classes
-        if a["teacher"]:
-            self.ls, meta = load_model(a["teacher"])
-            if meta["num_classes"] != n:
-                raise DistilkitError(f"--teacher {a['teacher']} predicts {meta['num_classes']} classes, not {n}")
-        else:
-            self.ls = create_model(a["teacher_model"], n, cfg.pretrained)
+        self.ls = self._network("teacher", a["teacher_model"], {})
         self.ema = ModelEMA(self.ls, ema_decay_schedule(a["ema"]))
         self.lt = self.ema.ema
-        self.ss = create_model(cfg.model, n, cfg.pretrained, **cfg.model_args)
+        self.ss = self._network("student", cfg.model, cfg.model_args)
         self.g = torch.Generator().manual_seed(cfg.seed + 1)
         self.weights = torch.ones(n)  # I'_c, set by stage 2
         self.stages: list[dict] = []
@@ -98,6 +94,15 @@ class DUDA(Method):
             # target crops: geometric augmentation only, so pseudo-labels see the plain image (as DAFormer)
             "tgt": TrainView(self.tgt, self.imgsz, replace(aug, jitter=0.0), mean, std),
         }
+
+    def _network(self, role: str, arch: str, model_args: dict) -> torch.nn.Module:
+        """The `--teacher` / `--student` checkpoint's model when one was given (same label space), else a new one."""
+        n, path = self._info.num_classes, self.args[role]
+        if not path:
+            return create_model(arch, n, self.cfg.pretrained, **model_args)
+        model, meta = load_model(path)
+        check_num_classes(meta, n, f"--{role} {path}")
+        return model
 
     def _target_val(self, split: str | None):
         if split is not None:

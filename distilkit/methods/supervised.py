@@ -6,10 +6,11 @@ from distilkit.data import build_dataset
 from distilkit.data.loader import TrainView
 from distilkit.data.style import style_reference
 from distilkit.data.transforms import AugmentConfig
+from distilkit.engine.checkpoint import check_num_classes, load_model
 from distilkit.engine.config import TrainConfig
 from distilkit.losses import cross_entropy
 from distilkit.methods.base import Method, register_method
-from distilkit.models import create_model
+from distilkit.models import SegModel, create_model
 
 
 @register_method("supervised")
@@ -20,11 +21,20 @@ class Supervised(Method):
         self._val = build_dataset(cfg.val_data or cfg.data, cfg.val_split, cfg.data_root, cfg.skip_bad)
         self._info = self.train_set.info
         self.imgsz = tuple(cfg.imgsz or self.default_imgsz())
-        self.model = create_model(cfg.model, self._info.num_classes, cfg.pretrained, **cfg.model_args)
+        self.model = self._initial_model()
         aug = AugmentConfig(**cfg.method_args.get("aug", {}))
         style = style_reference(cfg.method_args, cfg.data_root)
         beta = cfg.method_args.get("fda_beta", 0.01)
         self.view = TrainView(self.train_set, self.imgsz, aug, self._info.mean, self._info.std, None, style, beta)
+
+    def _initial_model(self) -> SegModel:
+        """A new `cfg.model`, or the model of a `--weights` checkpoint to fine-tune (its own architecture)."""
+        n, weights = self._info.num_classes, self.cfg.method_args.get("weights")
+        if not weights:
+            return create_model(self.cfg.model, n, self.cfg.pretrained, **self.cfg.model_args)
+        model, meta = load_model(weights)
+        check_num_classes(meta, n, f"--weights {weights}")
+        return model
 
     def default_imgsz(self) -> tuple[int, int]:
         return self._info.default_imgsz
