@@ -17,6 +17,34 @@ def machine() -> str:
     return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}, Python {platform.python_version()}"
 
 
+def bar_chart(name: str, title: str, ylabel: str, groups: dict[str, dict[str, float]], line: float | None = None):
+    """Grouped bars (one group per key of `groups`, one bar per inner key) saved as docs/img/`name`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bars = list(next(iter(groups.values())))
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(bars) * len(groups)), 3.5))
+    width = 0.8 / len(groups)
+    for i, (group, values) in enumerate(groups.items()):
+        xs = [j + (i - (len(groups) - 1) / 2) * width for j in range(len(bars))]
+        drawn = ax.bar(xs, [values[b] for b in bars], width, label=group)
+        ax.bar_label(drawn, fmt="%.2f" if line else "%.1f", fontsize=7)
+    if line is not None:
+        ax.axhline(line, color="red", linestyle="--", linewidth=1, label=f"target {line}")
+    ax.set_xticks(range(len(bars)), bars, fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = DOCS / "img" / name
+    path.parent.mkdir(exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_block(page: str, name: str, body: str) -> Path:
     path = DOCS / page
     text = path.read_text() if path.exists() else f"# {page}\n"

@@ -28,11 +28,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _doc import machine, write_block  # noqa: E402
+from _doc import bar_chart, machine, write_block  # noqa: E402
 
 from distilkit.data import build_dataset  # noqa: E402
 from distilkit.data.loader import train_loader  # noqa: E402
-from distilkit.engine.checkpoint import model_meta, save_model  # noqa: E402
+from distilkit.engine.checkpoint import model_meta, read_meta, save_model  # noqa: E402
 from distilkit.engine.config import TrainConfig  # noqa: E402
 from distilkit.engine.trainer import Trainer, run_training  # noqa: E402
 from distilkit.methods import build_method  # noqa: E402
@@ -135,7 +135,7 @@ def cost_of(method_name: str, args, teacher: str | None, repeats: int) -> dict:
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
 
 
-def cost(args, folder: Path) -> list[str]:
+def cost(args, folder: Path) -> tuple[list[str], dict]:
     teacher = str(teacher_file(args.teacher, folder))
     rows = []
     ctx = mp.get_context("spawn")
@@ -156,12 +156,15 @@ def cost(args, folder: Path) -> list[str]:
         "| method | step ms | bare passes ms (calls) | step / bare | images/s | s / epoch | peak RSS MiB |",
         "|---|---|---|---|---|---|---|",
     ]
+    ratios = {LABELS[r["method"]].split(" (")[0]: r["step_s"] / r["bare_s"] for r in rows}
+    plot = {"title": "distill step / its networks' bare passes", "ylabel": "ratio", "line": 1.15,
+            "groups": {"step / bare": ratios}}  # fmt: skip
     for r in rows:
         ratio = r["step_s"] / r["bare_s"]
         lines.append(f"| {LABELS[r['method']]} | {1000 * r['step_s']:.0f} | {1000 * r['bare_s']:.0f} ({r['calls']}) | "
                      f"{ratio:.2f}x{'' if ratio <= 1.15 else ' (over 1.15x)'} | {r['images_per_s']:.1f} | "
                      f"{r['epoch_s']:.0f} | {r['peak_mb']:.0f} |")  # fmt: skip
-    return lines
+    return lines, plot
 
 
 # ---- 2. inference ----------------------------------------------------------------------------------------
@@ -180,7 +183,7 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def inference(args, folder: Path) -> list[str]:
+def inference(args, folder: Path) -> tuple[list[str], dict | None]:
     from distilkit.data.synth import SYNTH_INFO
     from distilkit.engine.speed import benchmark
 
@@ -204,10 +207,20 @@ def inference(args, folder: Path) -> list[str]:
         achieved = r["gflops"] / (r["mean_ms"] / 1000)
         lines.append(f"| {r['model']} | {r['params'] / 1e6:.1f} | {r['gflops']:.1f} | {r['backend']} | "
                      f"{r['mean_ms']:.0f} | {achieved:.0f} | {100 * achieved / peak:.0f}% |")  # fmt: skip
-    return lines
+    return lines, None
 
 
 # ---- 3. accuracy -----------------------------------------------------------------------------------------
+def finished(run_dir: Path, cfg: TrainConfig) -> bool:
+    """Whether `run_dir` holds a finished run of exactly this experiment (args.json equal, final weights)."""
+    if not (run_dir / "args.json").is_file() or not (run_dir / "weights" / "last.safetensors").is_file():
+        return False
+    return (
+        TrainConfig.from_file(run_dir / "args.json") == cfg
+        and read_meta(run_dir / "weights" / "last.safetensors")["metrics"].get("step") == cfg.iters
+    )
+
+
 def accuracy_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> dict:
     """Train the teacher on the source, then every method's student from it; mIoU on the target split."""
     common = dict(data=src, data_root=root, imgsz=imgsz, batch=args.batch, workers=0, device="cpu", seed=0,
@@ -217,6 +230,10 @@ def accuracy_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) 
     def train(name: str, method: str, model: str, iters: int = args.iters, **kw) -> Path:
         cfg = TrainConfig(command="bench-run", method=method, model=model, iters=iters, val_every=10**9,
                           warmup=iters // 10, **{**common, **kw})  # fmt: skip
+        done = Path("runs") / "bench-run" / f"{task}-{name}"
+        if args.reuse and finished(done, cfg):  # the same experiment ran to its end before: its final mIoU
+            out[name] = {"miou": read_meta(done / "weights" / "last.safetensors")["metrics"]["miou"]}
+            return done
         start = time.perf_counter()
         results, run_dir, _ = run_training(cfg, name=f"{task}-{name}", exist_ok=True)
         out[name] = {"miou": results["miou"], "wall_s": time.perf_counter() - start, "iters": cfg.iters}
@@ -241,7 +258,7 @@ def accuracy_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) 
     return out
 
 
-def accuracy(args) -> list[str]:
+def accuracy(args) -> tuple[list[str], dict]:
     tasks = [("synth", "synth-gta", "synth-city", "val", None, tuple(args.imgsz))]
     if args.camvid:
         tasks.append(("camvid", "camvid-day", "camvid-dusk", "train", args.camvid, tuple(args.camvid_imgsz)))
@@ -261,7 +278,8 @@ def accuracy(args) -> list[str]:
     ]
     for task, r in results.items():
         lines.append(f"| {names[task]} | " + " | ".join(f"{100 * r[k]['miou']:.1f}" for k in keys) + " |")
-    return lines
+    groups = {names[task]: {k: 100 * r[k]["miou"] for k in keys} for task, r in results.items()}
+    return lines, {"title": "target mIoU by method", "ylabel": "mIoU (%)", "groups": groups}
 
 
 def main() -> None:
@@ -280,6 +298,7 @@ def main() -> None:
     p.add_argument("--infer-imgsz", type=int, nargs=2, default=[512, 512])
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--reuse", action="store_true", help="accuracy: take finished runs of the same experiments")
     p.add_argument("--teacher-iters", type=int, help="accuracy: the teacher's iterations (default: 2 x --iters)")
     p.add_argument("--camvid", help="CamVid root: adds the day -> dusk task to the accuracy part")
     p.add_argument("--camvid-imgsz", type=int, nargs=2, default=[192, 256])
@@ -298,9 +317,12 @@ def main() -> None:
     cmd = " ".join(["python", "benchmarks/run.py", *sys.argv[1:]])
     with tempfile.TemporaryDirectory() as tmp:
         for part in args.parts:
-            lines = (
+            lines, plot = (
                 {"cost": cost, "inference": inference}[part](args, Path(tmp)) if part != "accuracy" else accuracy(args)
             )
+            if plot and not args.quick:
+                image = bar_chart(f"run-{part}.png", **plot)
+                lines += ["", f"![{plot['title']}]({image.relative_to(image.parents[1])})"]
             body = "\n".join([f"Measured with `{cmd}` on {machine()}.", "", *lines])
             print(body)
             if not args.quick:

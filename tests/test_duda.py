@@ -17,7 +17,7 @@ from distilkit.engine.checkpoint import model_meta, save_model
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.metrics import confusion_matrix
 from distilkit.engine.trainer import Trainer
-from distilkit.losses import pixel_kd
+from distilkit.losses import pixel_kd, pixel_kd_map
 from distilkit.methods import build_method
 
 
@@ -88,6 +88,21 @@ def test_pixel_kd_by_hand():
         p = torch.softmax(torch.tensor([math.log(3.0), 0.0]) / temp, 0)
         expected = temp * (torch.tensor([0.5, 0.5]) - p)
         assert torch.allclose(s.grad.flatten(), expected, atol=1e-6) and t.grad is None
+
+
+def test_pixel_kd_map_gradient_equals_autograd_through_the_formula():
+    """The written-out backward of pixel_kd_map against autograd on KL written with log_softmax, any weights."""
+    torch.manual_seed(0)
+    for temp in (1.0, 4.0):
+        s, t = torch.randn(2, 5, 6, 7, requires_grad=True), torch.randn(2, 5, 6, 7)
+        weights = torch.randn(2, 6, 7)
+        p = torch.softmax(t / temp, 1)
+        ref = (p * (torch.log_softmax(t / temp, 1) - torch.log_softmax(s / temp, 1))).sum(1) * temp**2
+        ours = pixel_kd_map(s, t, temp)
+        assert torch.allclose(ours, ref, atol=1e-5)
+        (g_ours,) = torch.autograd.grad((ours * weights).sum(), s)
+        (g_ref,) = torch.autograd.grad((ref * weights).sum(), s)
+        assert torch.allclose(g_ours, g_ref, atol=1e-5)
 
 
 def duda_cfg(root, **kw) -> TrainConfig:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from distilkit.cli import app
 from distilkit.losses import pixel_kd
-from distilkit.losses.sdd import region_logits, region_targets, sdd_loss
+from distilkit.losses.sdd import region_logits, region_pyramid, region_targets, sdd_loss
 
 
 def kl(t: torch.Tensor, s: torch.Tensor, temperature: float = 1.0) -> float:
@@ -50,6 +50,19 @@ def test_region_pooling_matches_adaptive_pooling_with_its_gradient():
             (g_ours,) = torch.autograd.grad((ours * weights).sum(), x)
             (g_ref,) = torch.autograd.grad((ref * weights).sum(), x)
             assert torch.allclose(g_ours, g_ref, atol=1e-6)
+
+
+def test_region_pyramid_from_the_finest_scale_equals_pooling_each_scale():
+    torch.manual_seed(0)
+    for h, w, scales in ((8, 16, (1, 2, 4)), (12, 12, (1, 3, 6)), (10, 6, (1, 2, 4)), (8, 8, (1, 3))):
+        x = torch.randn(2, 3, h, w, requires_grad=True)
+        pyramid = region_pyramid(x, scales)
+        weights = {m: torch.randn(2, 3, m, m) for m in scales}
+        (g_ours,) = torch.autograd.grad(sum((pyramid[m] * weights[m]).sum() for m in scales), x)
+        ref = {m: F.adaptive_avg_pool2d(x, m) for m in scales}
+        (g_ref,) = torch.autograd.grad(sum((ref[m] * weights[m]).sum() for m in scales), x)
+        assert all(torch.allclose(pyramid[m], ref[m], atol=1e-6) for m in scales)
+        assert torch.allclose(g_ours, g_ref, atol=1e-6)
 
 
 def test_consistent_and_complementary_weights_by_hand():

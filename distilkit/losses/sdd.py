@@ -26,19 +26,28 @@ def region_logits(logits: torch.Tensor, m: int) -> torch.Tensor:
     return logits.float().unflatten(-1, (m, w // m)).unflatten(-3, (m, h // m)).mean((-3, -1))
 
 
-def region_targets(
-    labels: torch.Tensor, m: int, num_classes: int, ignore_index: int = 255, onehot: torch.Tensor | None = None
-) -> torch.Tensor:
-    """B x m x m majority ground-truth label of each region's valid pixels; -1 where a region has none.
+def region_pyramid(x: torch.Tensor, scales: tuple[int, ...]) -> dict[int, torch.Tensor]:
+    """`region_logits(x, m)` for every m in `scales`, read off the finest scale's regions when those tile the
+    map and every other scale divides them (equal-sized regions: a mean of means is the mean), so the full map
+    is read once forward and written once backward."""
+    top = max(scales)
+    h, w = x.shape[-2:]
+    if h % top or w % top or any(top % m for m in scales):
+        return {m: region_logits(x, m) for m in scales}
+    fine = region_logits(x, top)
+    return {m: region_logits(fine, m) for m in scales}
 
-    `onehot` (from `losses.seg.one_hot`) lets several scales share one one-hot map.
-    """
-    b = labels.shape[0]
-    onehot = one_hot(labels, num_classes, ignore_index) if onehot is None else onehot
-    counts = region_logits(onehot, m)  # proportional to the counts: the argmax is the majority
+
+def majority(counts: torch.Tensor) -> torch.Tensor:
+    """B x C x m x m (proportional) class counts -> B x m x m majority class; -1 where a region has none."""
     target = counts.argmax(1)
     target[counts.sum(1) <= 0] = -1
-    return target.view(b, m, m)
+    return target
+
+
+def region_targets(labels: torch.Tensor, m: int, num_classes: int, ignore_index: int = 255) -> torch.Tensor:
+    """B x m x m majority ground-truth label of each region's valid pixels; -1 where a region has none."""
+    return majority(region_logits(one_hot(labels, num_classes, ignore_index), m))
 
 
 def sdd_loss(
@@ -63,14 +72,15 @@ def sdd_loss(
     if labels.shape[-2:] != student.shape[-2:]:
         labels = F.interpolate(labels[:, None].float(), size=student.shape[-2:], mode="nearest")[:, 0].long()
     b, c = student.shape[:2]
-    onehot = one_hot(labels, c, ignore_index)
-    g_target = region_targets(labels, 1, c, ignore_index, onehot).view(-1)
-    g_right = region_logits(teacher, 1).view(-1, c).argmax(1) == g_target
+    levels = tuple(sorted({1, *scales}))
+    s_reg, t_reg = region_pyramid(student, levels), region_pyramid(teacher, levels)
+    counts = region_pyramid(one_hot(labels, c, ignore_index), levels)
+    g_right = t_reg[1].view(-1, c).argmax(1) == majority(counts[1]).view(-1)
     total = rows = torch.zeros(b, device=student.device)
     for m in scales:
-        s = region_logits(student, m).permute(0, 2, 3, 1).reshape(-1, c)
-        t = region_logits(teacher, m).permute(0, 2, 3, 1).reshape(-1, c)
-        target = region_targets(labels, m, c, ignore_index, onehot).reshape(-1)
+        s = s_reg[m].permute(0, 2, 3, 1).reshape(-1, c)
+        t = t_reg[m].permute(0, 2, 3, 1).reshape(-1, c)
+        target = majority(counts[m]).reshape(-1)
         keep = target >= 0
         kl = F.softmax(t / temperature, 1) * (F.log_softmax(t / temperature, 1) - F.log_softmax(s / temperature, 1))
         kl = kl.sum(1) * temperature**2
