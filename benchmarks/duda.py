@@ -40,12 +40,14 @@ def target_miou(model, method, tgt: str, split: str, root) -> float:
 
 
 def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> dict:
+    aug = {"jitter": args.jitter, "hue": args.hue, "grey": args.grey}  # every source crop, in every arm
     common = dict(data_root=root, imgsz=imgsz, workers=args.workers, device="cpu", seed=args.seed)
     out, times = {"task": task}, {}
     ckpts = {}
     for role, arch in (("teacher", args.teacher_model), ("student", args.student_model)):
         cfg = TrainConfig(command="bench-duda", data=src, model=arch, iters=args.source_iters, batch=args.batch,
-                          val_every=args.source_iters, warmup=args.source_iters // 10, **common)  # fmt: skip
+                          val_every=args.source_iters, warmup=args.source_iters // 10, method_args={"aug": aug},
+                          **common)  # fmt: skip
         ckpt = Path("runs") / "bench-duda" / f"{task}-{role}-source" / "weights" / "last.safetensors"
         if args.reuse and ckpt.is_file():  # the same command trained it before: same seed, same result
             model, _ = load_model(ckpt)
@@ -61,7 +63,7 @@ def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> di
     n = args.duda_iters
     cfg = TrainConfig(command="bench-duda", data=src, model=args.student_model, iters=2 * n, batch=args.duda_batch,
                       lr=args.lr, head_lr_mult=args.head_lr_mult, warmup=n // 10, val_every=2 * n,
-                      method_args={"weights": str(ckpts["student"])}, **common)  # fmt: skip
+                      method_args={"weights": str(ckpts["student"]), "aug": aug}, **common)  # fmt: skip
     start = time.perf_counter()
     _, _, method = run_training(cfg, name=f"{task}-student-continued")
     times["control"] = time.perf_counter() - start
@@ -72,7 +74,7 @@ def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> di
         method_args=dict(tgt=tgt, teacher=str(ckpts["teacher"]), student=str(ckpts["student"]), stage1_iters=n,
                          stage3_iters=n, teacher_lr_mult=args.teacher_lr_mult,
                          inconsistency_images=args.inconsistency_images, tgt_val_split=split,
-                         strong_aug=args.strong_aug, style=args.style),
+                         strong_aug=args.strong_aug, style=args.style, aug=aug),
         **common,
     )  # fmt: skip
     start = time.perf_counter()
@@ -103,6 +105,9 @@ def main() -> None:
     p.add_argument("--teacher-lr-mult", type=float, default=1.0, help="LS's lr multiplier")
     p.add_argument("--style", choices=["fda"], help="FDA-restyled source images in DUDA")
     p.add_argument("--strong-aug", action="store_true", help="colour jitter and blur on mixed images")
+    p.add_argument("--jitter", type=float, default=0.2, help="source brightness/contrast/saturation jitter")
+    p.add_argument("--hue", type=float, default=0.0, help="source hue rotation (0.5: any hue)")
+    p.add_argument("--grey", type=float, default=0.0, help="probability of a greyscale source crop")
     p.add_argument("--reuse", action="store_true", help="reuse source checkpoints an earlier run of this script made")
     p.add_argument("--skip-synth", action="store_true")
     args = p.parse_args()
@@ -114,36 +119,37 @@ def main() -> None:
         rows.append(
             run_task("camvid", "camvid-day", "camvid-dusk", "train", args.camvid, tuple(args.camvid_imgsz), args)
         )
-    Path("runs").mkdir(exist_ok=True)
-    Path("runs/bench-duda.json").write_text(json.dumps(rows, indent=2))
-
     cmd = " ".join(["python", "benchmarks/duda.py", *sys.argv[1:]])
-    lines = [
+    Path("runs").mkdir(exist_ok=True)
+    for r in rows:  # one block per task: each figure beside the command that made it
+        Path(f"runs/bench-duda-{r['task']}.json").write_text(json.dumps(r, indent=2))
+        body = "\n".join(task_lines(r, cmd, args))
+        print(body)
+        print(f"written to {write_block('benchmarks.md', 'duda-' + r['task'], body)}")
+
+
+def task_lines(r: dict, cmd: str, args) -> list[str]:
+    names = {"synth": "synth-gta -> synth-city (val)", "camvid": "CamVid day -> dusk (0001TP)"}
+    keys = ("student_source_only", "student_continued", "teacher_source_only", "duda_teacher", "duda_student")
+    a, a2, t, b, c = (100 * r[k] for k in keys)
+    stage = ", ".join(f"{s['network']} {100 * s['miou']:.1f}" for s in r["stages"] if "miou" in s)
+    mins = ", ".join(f"{k} {v / 60:.1f} min" for k, v in r["times_s"].items() if v == v)  # nan: reused
+    return [
         f"Measured with `{cmd}` on {machine()}. Large model {args.teacher_model}, small {args.student_model}; "
         f"source training {args.source_iters} iterations at batch {args.batch}; DUDA {args.duda_iters} + "
         f"{args.duda_iters} iterations at batch {args.duda_batch} per domain, all three networks warm-started from "
         f"the source-trained models; (a') continues (a) on the source alone for the same {2 * args.duda_iters} "
-        f"steps at batch {args.duda_batch}; no pretrained encoders (offline). Target mIoU (%):",
+        f"steps at batch {args.duda_batch}; source crops in every arm: jitter {args.jitter}, hue {args.hue}, "
+        f"greyscale p = {args.grey}; no pretrained encoders (offline). Target mIoU (%):",
         "",
         "| task | (a) small, source only | (a') (a) + as many source steps | large, source only "
         "| (b) large teacher after DUDA | (c) DUDA small student | (c) - (a) | (c) - (a') | (b) - (c) |",
         "|---|---|---|---|---|---|---|---|---|",
+        f"| {names[r['task']]} | {a:.1f} | {a2:.1f} | {t:.1f} | {b:.1f} | {c:.1f} | {c - a:+.1f} | {c - a2:+.1f} "
+        f"| {b - c:+.1f} |",
+        "",
+        f"After pre-adaptation: {stage}. Training time: {mins}.",
     ]
-    names = {"synth": "synth-gta -> synth-city (val)", "camvid": "CamVid day -> dusk (0001TP)"}
-    for r in rows:
-        keys = ("student_source_only", "student_continued", "teacher_source_only", "duda_teacher", "duda_student")
-        a, a2, t, b, c = (100 * r[k] for k in keys)
-        lines.append(
-            f"| {names[r['task']]} | {a:.1f} | {a2:.1f} | {t:.1f} | {b:.1f} | {c:.1f} | {c - a:+.1f} | {c - a2:+.1f} "
-            f"| {b - c:+.1f} |"
-        )
-    lines.append("")
-    for r in rows:
-        stage = ", ".join(f"{s['network']} {100 * s['miou']:.1f}" for s in r["stages"] if "miou" in s)
-        mins = ", ".join(f"{k} {v / 60:.1f} min" for k, v in r["times_s"].items() if v == v)  # nan: reused
-        lines.append(f"- {names[r['task']]}: after pre-adaptation: {stage}. Training time: {mins}.")
-    print("\n".join(lines))
-    print(f"written to {write_block('benchmarks.md', 'duda', chr(10).join(lines))}")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ def trained(tiny_data, tmp_path_factory):
     run = tmp_path_factory.mktemp("cli") / "run"
     args = ["train-teacher", "--data", "folder", "--data-root", str(tiny_data), "--model", "segformer-b0"]
     args += ["--style", "fda", "--style-target", "folder"]  # source restyled by target images (FDA)
+    args += ["--hue", "0.5", "--grey", "0.3"]  # domain-randomised colours
     result = runner.invoke(app, [*args, "--iters", "4", "--val-every", "2", "--warmup", "1", *TINY, "--out", str(run)])
     assert result.exit_code == 0, result.output
     assert "mIoU" in result.stdout
@@ -49,6 +50,19 @@ def test_train_teacher_writes_a_complete_run(trained):
         assert (trained / "weights" / name).is_file(), name
     rows = (trained / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("step,") and "val_miou" in rows[0] and len(rows) >= 4
+    assert json.loads((trained / "args.json").read_text())["method_args"]["aug"] == {
+        "jitter": 0.2,
+        "hue": 0.5,
+        "grey": 0.3,
+    }
+
+
+@pytest.mark.parametrize("flag", [["--hue", "0.7"], ["--grey", "1.5"], ["--jitter", "-0.1"]])
+def test_augmentation_out_of_range_is_one_error_line(flag, tmp_path):
+    for command in (["train-teacher"], ["distill", "duda"], ["distill", "sdd", "--teacher", "t.safetensors"]):
+        result = runner.invoke(app, [*command, *flag, "--out", str(tmp_path / "run")])
+        assert result.exit_code == 1 and "error: augmentation out of range" in result.output, result.output
+        assert "Traceback" not in result.output and not (tmp_path / "run").exists()
 
 
 def test_evaluate_end_to_end(trained, tiny_data, tmp_path):

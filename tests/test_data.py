@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import png
 import pytest
@@ -207,3 +209,27 @@ def test_collective_epoch_orders_are_asked_for_at_the_same_step_on_every_rank():
             next(it)
             yielded[0] += 1
     assert asked[0] == asked[1] == [(0, 0), (1, 0), (2, 2), (3, 4)]
+
+
+def test_hue_rotation_and_greyscale_change_colour_only():
+    """Hue rotation keeps each pixel's brightness order and its grey pixels grey; greyscale makes R = G = B;
+    both off draw nothing from the generator (same crops as before they existed)."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    image[:, :8] = 128  # a grey band: no hue to rotate
+    label = rng.integers(0, 3, (32, 48))
+    geo = AugmentConfig(scale=(1.0, 1.0), flip=False, jitter=0.0)
+    plain, lbl = train_transform(image, label, (32, 48), geo, torch.Generator().manual_seed(1))
+    hue, lbl_h = train_transform(image, label, (32, 48), replace(geo, hue=0.5), torch.Generator().manual_seed(1))
+    grey, _ = train_transform(image, label, (32, 48), replace(geo, grey=1.0), torch.Generator().manual_seed(1))
+    assert torch.equal(lbl, lbl_h)
+    assert not torch.allclose(hue, plain, atol=0.05)  # colours moved
+    assert torch.allclose(hue[:, :, :8], plain[:, :, :8], atol=1e-3)  # grey stays grey
+    assert torch.allclose(hue.max(0).values, plain.max(0).values, atol=1e-3)  # HSV value is kept
+    assert torch.allclose(grey[0], grey[1]) and torch.allclose(grey[1], grey[2])
+    expected = 0.299 * plain[0] + 0.587 * plain[1] + 0.114 * plain[2]
+    assert torch.allclose(grey[0], expected, atol=1e-2)
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    train_transform(image, label, (32, 48), AugmentConfig(), g1)
+    train_transform(image, label, (32, 48), AugmentConfig(hue=0.0, grey=0.0), g2)
+    assert torch.equal(g1.get_state(), g2.get_state())

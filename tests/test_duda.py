@@ -173,3 +173,16 @@ def test_duda_cli_end_to_end(tiny_data, tmp_path):
     assert (tmp_path / "run/inconsistency.csv").is_file()
     bad = runner.invoke(app, ["distill", "duda", "--src", "synth-gta", "--tgt", "camvid", "--data-root", str(tmp_path)])
     assert bad.exit_code == 1 and "camvid" in bad.stderr and "Traceback" not in bad.output
+
+
+def test_source_crops_take_the_colour_augmentation_and_target_crops_none(tiny_data):
+    aug = {"jitter": 0.4, "hue": 0.5, "grey": 1.0}
+    cfg = duda_cfg(tiny_data)
+    cfg.method_args = {**cfg.method_args, "aug": aug}
+    views = build_method(cfg).train_views()
+    assert (views["src"].aug.jitter, views["src"].aug.hue, views["src"].aug.grey) == (0.4, 0.5, 1.0)
+    assert (views["tgt"].aug.jitter, views["tgt"].aug.hue, views["tgt"].aug.grey) == (0.0, 0.0, 0.0)
+    view = views["src"]
+    src, _, _ = view[(0, 7)]
+    raw = src * torch.tensor(view.std).view(3, 1, 1) + torch.tensor(view.mean).view(3, 1, 1)
+    assert torch.allclose(raw[0], raw[1], atol=1e-5) and torch.allclose(raw[1], raw[2], atol=1e-5)  # grey = 1.0

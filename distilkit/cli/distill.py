@@ -7,7 +7,23 @@ from typing import Annotated
 
 import typer
 
-from distilkit.cli.options import Amp, DataRoot, Device, ExistOk, ImgSz, Name, Out, Seed, SkipBad, Workers, user_errors
+from distilkit.cli.options import (
+    Amp,
+    DataRoot,
+    Device,
+    ExistOk,
+    Grey,
+    Hue,
+    ImgSz,
+    Jitter,
+    Name,
+    Out,
+    Seed,
+    SkipBad,
+    Workers,
+    augment,
+    user_errors,
+)
 
 app = typer.Typer(help="Distil a teacher into a student with one of four methods.", no_args_is_help=True)
 
@@ -67,6 +83,9 @@ def duda(
         int | None, _opt("Evaluate and save every N iterations (default: end of each stage).", "--val-every")
     ] = None,
     resume: Annotated[Path | None, _opt("Continue a run from its last saved state (run dir).", "--resume")] = None,
+    jitter: Jitter = 0.2,
+    hue: Hue = 0.0,
+    grey: Grey = 0.0,
     imgsz: ImgSz = None,
     batch: Annotated[int | None, _opt("Images per step per domain (default: preset).", "--batch")] = None,
     amp: Amp = False,
@@ -116,6 +135,7 @@ def duda(
             src_root=str(src_root) if src_root else None,
             tgt_root=str(tgt_root) if tgt_root else None,
             preset=preset,
+            aug=augment(jitter, hue, grey),
         )
         cfg = TrainConfig(
             command="distill-duda",
@@ -200,6 +220,9 @@ def sakd(
     warmup: Warmup = 100,
     val_every: ValEvery = 250,
     resume: Resume = None,
+    jitter: Jitter = 0.2,
+    hue: Hue = 0.0,
+    grey: Grey = 0.0,
     imgsz: ImgSz = None,
     batch: Annotated[int, _opt("Images per step.", "--batch")] = 8,
     amp: Amp = False,
@@ -214,6 +237,7 @@ def sakd(
 ) -> None:
     """Sample-level adaptive KD: per-image distillation strength and DPP selection over a base loss."""
     args = dict(
+        aug=augment(jitter, hue, grey),
         teacher=teacher,
         base=base,
         ratio=ratio,
@@ -269,6 +293,9 @@ def hdl(
     warmup: Warmup = 100,
     val_every: ValEvery = 250,
     resume: Resume = None,
+    jitter: Jitter = 0.2,
+    hue: Hue = 0.0,
+    grey: Grey = 0.0,
     imgsz: ImgSz = None,
     batch: Annotated[int, _opt("Images per step.", "--batch")] = 8,
     amp: Amp = False,
@@ -283,6 +310,7 @@ def hdl(
 ) -> None:
     """Hybrid distillation loss: CE + Cauchy-Schwarz divergence on multi-scale features + Dice (+ logit KD)."""
     args = dict(
+        aug=augment(jitter, hue, grey),
         teacher=teacher,
         ce_weight=ce_weight,
         cs_weight=cs_weight,
@@ -336,6 +364,9 @@ def sdd(
     warmup: Warmup = 100,
     val_every: ValEvery = 250,
     resume: Resume = None,
+    jitter: Jitter = 0.2,
+    hue: Hue = 0.0,
+    grey: Grey = 0.0,
     imgsz: ImgSz = None,
     batch: Annotated[int, _opt("Images per step.", "--batch")] = 8,
     amp: Amp = False,
@@ -350,6 +381,7 @@ def sdd(
 ) -> None:
     """Scale decoupled distillation: CE + pixel KD + KD on multi-scale region logits."""
     args = dict(
+        aug=augment(jitter, hue, grey),
         teacher=teacher,
         scales=list(scales or [1, 2, 4]),
         beta=beta,

@@ -24,9 +24,24 @@ Name = Annotated[str, typer.Option("--name", help="Run name under runs/<command>
 ExistOk = Annotated[bool, typer.Option("--exist-ok", help="Reuse an existing run directory.")]
 DataRoot = Annotated[Path | None, typer.Option("--data-root", help="Where datasets live (default: $DISTILKIT_DATA).")]
 Amp = Annotated[bool, typer.Option("--amp", help="Mixed precision: bf16 on CPU, fp16 on CUDA.")]
+# photometric augmentation of the labelled training crops (source crops, for adaptation methods)
+Jitter = Annotated[float, typer.Option("--jitter", help="Brightness/contrast/saturation jitter strength (0: off).")]
+Hue = Annotated[float, typer.Option("--hue", help="Hue rotation, up to +-this of the colour wheel (0.5: any hue).")]
+Grey = Annotated[float, typer.Option("--grey", help="Probability of a greyscale training crop.")]
 SkipBad = Annotated[
     bool, typer.Option("--skip-bad", help="Log and leave out corrupt or mismatched samples instead of stopping.")
 ]
+
+
+def augment(jitter: float, hue: float, grey: float) -> dict:
+    """The `aug` entry of method_args (an AugmentConfig's photometric fields), checked for range."""
+    from distilkit.errors import DistilkitError
+
+    if not (0 <= jitter < 1 and 0 <= hue <= 0.5 and 0 <= grey <= 1):
+        raise DistilkitError(
+            f"augmentation out of range: --jitter {jitter} (0..1), --hue {hue} (0..0.5), --grey {grey} (0..1)"
+        )
+    return {"jitter": jitter, "hue": hue, "grey": grey}
 
 
 def user_errors(fn):

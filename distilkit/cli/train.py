@@ -13,12 +13,16 @@ from distilkit.cli.options import (
     DataRoot,
     Device,
     ExistOk,
+    Grey,
+    Hue,
     ImgSz,
+    Jitter,
     Name,
     Out,
     Seed,
     SkipBad,
     Workers,
+    augment,
     user_errors,
 )
 
@@ -65,6 +69,9 @@ def train_teacher(
     resume: Annotated[
         Path | None, typer.Option("--resume", help="Continue a run from its last saved state (run dir).")
     ] = None,
+    jitter: Jitter = 0.2,
+    hue: Hue = 0.0,
+    grey: Grey = 0.0,
     imgsz: ImgSz = None,
     batch: Batch = 8,
     amp: Amp = False,
@@ -92,7 +99,8 @@ def train_teacher(
             head_lr_mult=head_lr_mult, weight_decay=weight_decay, schedule=schedule, warmup=min(warmup, iters // 2),
             grad_clip=grad_clip, amp=amp, val_every=val_every, val_limit=val_limit, seed=seed, workers=workers,
             skip_bad=skip_bad, device=device,
-            method_args={"style": style, "style_target": style_target, "weights": str(weights) if weights else None},
+            method_args={"style": style, "style_target": style_target, "weights": str(weights) if weights else None,
+                         "aug": augment(jitter, hue, grey)},
         )  # fmt: skip
     results, run_dir, method = run_training(cfg, name, out, exist_ok, resume, device)
     if not is_main():  # under torchrun, rank 0 reports

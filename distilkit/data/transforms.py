@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torchvision.transforms.functional as TF
 
 from distilkit.data.base import IGNORE_INDEX
 
@@ -17,6 +18,8 @@ class AugmentConfig:
     scale: tuple[float, float] = (0.5, 2.0)
     flip: bool = True
     jitter: float = 0.2  # brightness / contrast / saturation strength; 0 disables
+    hue: float = 0.0  # hue rotation by up to +-hue of the colour wheel (0.5: any hue); 0 disables
+    grey: float = 0.0  # probability of a greyscale image
 
 
 def base_scale(height: int, width: int, size: tuple[int, int]) -> float:
@@ -86,6 +89,10 @@ def train_transform(
         img, lbl = img.flip(-1), lbl.flip(-1)
     if aug.jitter > 0:
         img = colour_jitter(img, aug.jitter, g)
+    if aug.hue > 0:
+        img = TF.adjust_hue(img, _uniform(g, -aug.hue, aug.hue))
+    if aug.grey > 0 and torch.rand((), generator=g).item() < aug.grey:
+        img = TF.rgb_to_grayscale(img, num_output_channels=3)
     return img.contiguous(), lbl.contiguous()
 
 
