@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -20,6 +20,10 @@ class AugmentConfig:
     jitter: float = 0.2  # brightness / contrast / saturation strength; 0 disables
     hue: float = 0.0  # hue rotation by up to +-hue of the colour wheel (0.5: any hue); 0 disables
     grey: float = 0.0  # probability of a greyscale image
+
+    def geometric(self) -> AugmentConfig:
+        """The same scale, crop and flip with every colour change off (e.g. for crops that get pseudo-labels)."""
+        return replace(self, jitter=0.0, hue=0.0, grey=0.0)
 
 
 def base_scale(height: int, width: int, size: tuple[int, int]) -> float:

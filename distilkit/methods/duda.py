@@ -9,8 +9,6 @@ well-adapted classes, LT's soft targets for poorly adapted ones.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -92,7 +90,7 @@ class DUDA(Method):
         self.views = {
             "src": TrainView(self.src, self.imgsz, aug, mean, std, order, style, a["fda_beta"]),
             # target crops: geometric augmentation only, so pseudo-labels see the plain image (as DAFormer)
-            "tgt": TrainView(self.tgt, self.imgsz, replace(aug, jitter=0.0, hue=0.0, grey=0.0), mean, std),
+            "tgt": TrainView(self.tgt, self.imgsz, aug.geometric(), mean, std),
         }
 
     def _network(self, role: str, arch: str, model_args: dict) -> torch.nn.Module:
