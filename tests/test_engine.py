@@ -12,7 +12,7 @@ from distilkit.data import build_dataset
 from distilkit.engine.checkpoint import load_model, load_state, model_meta, read_meta, save_model
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.ema import ModelEMA, ema_decay_schedule
-from distilkit.engine.optim import lr_factor
+from distilkit.engine.optim import build_optimizer, lr_factor
 from distilkit.engine.trainer import Trainer, run_training
 from distilkit.errors import DistilkitError
 from distilkit.models import create_model
@@ -91,6 +91,27 @@ def test_lr_schedules():
     assert lr_factor(100, 100, 10, "cosine") == pytest.approx(0.0)
     with pytest.raises(DistilkitError):
         lr_factor(50, 100, 10, "linear-ish")
+
+
+@pytest.mark.parametrize("name", ["adamw", "adam"])
+def test_fused_optimisers_make_the_reference_update(name):
+    """The fused kernel the engine picks takes the same steps as PyTorch's per-tensor reference loop."""
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.GELU(), torch.nn.Conv2d(4, 2, 1))
+    b, start = pickle.loads(pickle.dumps(a)), pickle.loads(pickle.dumps(a))
+    fused = build_optimizer([{"params": list(a.parameters())}], name, 1e-2, 0.05)
+    ref = getattr(torch.optim, {"adamw": "AdamW", "adam": "Adam"}[name])(b.parameters(), lr=1e-2, weight_decay=0.05,
+                                                                         foreach=False)  # fmt: skip
+    assert fused.defaults["fused"]
+    for _ in range(3):
+        x = torch.randn(2, 3, 8, 8)
+        for net, opt in ((a, fused), (b, ref)):
+            opt.zero_grad()
+            (net(x) - 1).square().mean().backward()
+            opt.step()
+    for pa, pb, p0 in zip(a.parameters(), b.parameters(), start.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
+        assert (pa - p0).abs().mean() > 1e-2  # every parameter tensor moved (3 steps of lr 1e-2)
 
 
 def test_run_dirs_increment_and_never_overwrite(tmp_path, monkeypatch):

@@ -29,7 +29,9 @@ class SegModel(nn.Module):
         decoded = self.net.decoder(stages)
         logits = self.net.segmentation_head(decoded)
         if logits.shape[-2:] != x.shape[-2:]:
-            logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            # smp's decoders (SegFormer's) hand back channels-last maps; resizing a contiguous copy of the small
+            # map gives contiguous full-size logits, which the per-pixel losses over the class axis read faster
+            logits = F.interpolate(logits.contiguous(), size=x.shape[-2:], mode="bilinear", align_corners=False)
         if not return_features:
             return logits
         return logits, {"encoder": [s for s in stages[1:] if s.shape[1] > 0], "decoder": decoded}
@@ -62,6 +64,10 @@ def build_smp(arch: str, encoder: str, num_classes: int, pretrained: str | None,
         net = smp.create_model(arch, encoder_name=encoder, encoder_weights=None, classes=num_classes, **kwargs)
     if pretrained not in (None, "imagenet"):
         load_encoder_weights(net.encoder, Path(pretrained))
+    head = net.segmentation_head
+    for i, layer in enumerate(head):
+        if isinstance(layer, nn.Upsample):  # SegModel.forward resizes to the input, from a contiguous map
+            head[i] = nn.Identity()
     return SegModel(net)
 
 
