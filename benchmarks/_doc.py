@@ -68,3 +68,15 @@ def teacher_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--camvid", help="CamVid root (day sequences, val)")
     p.add_argument("--camvid-teacher")
     p.add_argument("--camvid-imgsz", type=int, nargs=2, default=[192, 256])
+
+
+def augment_args(p: argparse.ArgumentParser) -> None:
+    """Photometric augmentation of every labelled (source) crop, in every arm: train-teacher's --jitter/--hue/--grey."""
+    p.add_argument("--jitter", type=float, default=0.2, help="source brightness/contrast/saturation jitter")
+    p.add_argument("--hue", type=float, default=0.0, help="source hue rotation (0.5: any hue)")
+    p.add_argument("--grey", type=float, default=0.0, help="probability of a greyscale source crop")
+
+
+def augment_of(args: argparse.Namespace) -> dict:
+    """The `aug` entry of method_args for `augment_args`' options."""
+    return {"jitter": args.jitter, "hue": args.hue, "grey": args.grey}

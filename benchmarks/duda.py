@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _doc import machine, write_block  # noqa: E402
+from _doc import augment_args, augment_of, machine, write_block  # noqa: E402
 
 from distilkit.data import build_dataset  # noqa: E402
 from distilkit.engine.checkpoint import load_model  # noqa: E402
@@ -40,7 +40,7 @@ def target_miou(model, method, tgt: str, split: str, root) -> float:
 
 
 def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> dict:
-    aug = {"jitter": args.jitter, "hue": args.hue, "grey": args.grey}  # every source crop, in every arm
+    aug = augment_of(args)  # every source crop, in every arm
     common = dict(data_root=root, imgsz=imgsz, workers=args.workers, device="cpu", seed=args.seed)
     out, times = {"task": task}, {}
     ckpts = {}
@@ -105,9 +105,7 @@ def main() -> None:
     p.add_argument("--teacher-lr-mult", type=float, default=1.0, help="LS's lr multiplier")
     p.add_argument("--style", choices=["fda"], help="FDA-restyled source images in DUDA")
     p.add_argument("--strong-aug", action="store_true", help="colour jitter and blur on mixed images")
-    p.add_argument("--jitter", type=float, default=0.2, help="source brightness/contrast/saturation jitter")
-    p.add_argument("--hue", type=float, default=0.0, help="source hue rotation (0.5: any hue)")
-    p.add_argument("--grey", type=float, default=0.0, help="probability of a greyscale source crop")
+    augment_args(p)
     p.add_argument("--reuse", action="store_true", help="reuse source checkpoints an earlier run of this script made")
     p.add_argument("--skip-synth", action="store_true")
     args = p.parse_args()

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _doc import bar_chart, machine, write_block  # noqa: E402
+from _doc import augment_args, augment_of, bar_chart, machine, write_block  # noqa: E402
 
 from distilkit.data import build_dataset  # noqa: E402
 from distilkit.data.loader import train_loader  # noqa: E402
@@ -225,11 +225,12 @@ def accuracy_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) 
     """Train the teacher on the source, then every method's student from it; mIoU on the target split."""
     common = dict(data=src, data_root=root, imgsz=imgsz, batch=args.batch, workers=0, device="cpu", seed=0,
                   val_data=tgt, val_split=split, val_limit=args.val_limit)  # fmt: skip
-    out = {}
+    out, aug = {}, augment_of(args)  # every labelled crop, in every arm (DUDA: its source crops)
 
-    def train(name: str, method: str, model: str, iters: int = args.iters, **kw) -> Path:
+    def train(name: str, method: str, model: str, iters: int = args.iters, method_args=None, **kw) -> Path:
         cfg = TrainConfig(command="bench-run", method=method, model=model, iters=iters, val_every=10**9,
-                          warmup=iters // 10, **{**common, **kw})  # fmt: skip
+                          warmup=iters // 10, method_args={**(method_args or {}), "aug": aug},
+                          **{**common, **kw})  # fmt: skip
         done = Path("runs") / "bench-run" / f"{task}-{name}"
         if args.reuse and finished(done, cfg):  # the same experiment ran to its end before: its final mIoU
             out[name] = {"miou": read_meta(done / "weights" / "last.safetensors")["metrics"]["miou"]}
@@ -269,7 +270,8 @@ def accuracy(args) -> tuple[list[str], dict]:
         f"Teacher {args.teacher} ({args.teacher_iters or 2 * args.iters} iterations), students {args.student}, "
         f"{args.iters} iterations each (SAKD: the epochs of r = 0.5 selections that make about as many images; "
         "DUDA: half pre-adaptation, half fine-tuning, its networks warm-started from the teacher and the "
-        f"source-only student, AdamW 6e-5, head x10), batch {args.batch}, seed 0, no pretrained encoders. "
+        f"source-only student, AdamW 6e-5, head x10), batch {args.batch}, seed 0, no pretrained encoders; "
+        f"labelled crops in every arm: jitter {args.jitter}, hue {args.hue}, greyscale p = {args.grey}. "
         "Target mIoU (%) on the target's labels, used only to measure; every student distils the same "
         "source-trained teacher.",
         "",
@@ -303,6 +305,7 @@ def main() -> None:
     p.add_argument("--camvid", help="CamVid root: adds the day -> dusk task to the accuracy part")
     p.add_argument("--camvid-imgsz", type=int, nargs=2, default=[192, 256])
     p.add_argument("--val-limit", type=int, default=None)
+    augment_args(p)
     args = p.parse_args()
     args.parts = args.parts or (["cost", "inference", "accuracy"] if args.quick else ["cost", "inference"])
     if args.quick:

@@ -38,6 +38,17 @@ def test_checkpoint_round_trip(tiny_model, tmp_path):
     assert read_meta(tmp_path / "m.safetensors")["class_names"][13] == "car"
 
 
+def test_segformer_logits_are_contiguous_and_equal_smps_upsampled_head(tiny_model):
+    """The head's x4 upsampling moved out of smp's head into SegModel.forward, on a contiguous map: the same
+    numbers as smp's nn.Upsample on the channels-last map, in the layout the per-pixel losses read fast."""
+    x = torch.randn(2, 3, 64, 128)
+    with torch.no_grad():
+        logits, raw = tiny_model(x), tiny_model.net(x)
+    assert raw.shape[-2:] == (16, 32) and not raw.is_contiguous()  # stride 4, channels-last from the decoder
+    assert logits.is_contiguous() and logits.shape == (2, 19, 64, 128)
+    torch.testing.assert_close(logits, torch.nn.Upsample(scale_factor=4, mode="bilinear")(raw))
+
+
 def test_bad_checkpoints_are_refused(tiny_model, tmp_path):
     good = tmp_path / "m.safetensors"
     save_model(good, tiny_model, model_meta(tiny_model, build_dataset("synth-gta", "val").info, (64, 128), "x"))
