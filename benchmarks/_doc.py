@@ -1,4 +1,5 @@
-"""Write a measured block into a docs page between <!-- name:start --> and <!-- name:end --> markers."""
+"""What the benchmark scripts share: the machine line, measured blocks written into docs pages (between
+<!-- name:start --> and <!-- name:end --> markers), bar charts, common options, and reuse of finished runs."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import platform
 from pathlib import Path
 
 import torch
+
+from distilkit.engine.checkpoint import read_meta
+from distilkit.engine.config import TrainConfig
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -80,3 +84,13 @@ def augment_args(p: argparse.ArgumentParser) -> None:
 def augment_of(args: argparse.Namespace) -> dict:
     """The `aug` entry of method_args for `augment_args`' options."""
     return {"jitter": args.jitter, "hue": args.hue, "grey": args.grey}
+
+
+def finished(run_dir: Path, cfg: TrainConfig) -> bool:
+    """Whether `run_dir` holds a finished run of exactly this experiment (args.json equal, final weights)."""
+    if not (run_dir / "args.json").is_file() or not (run_dir / "weights" / "last.safetensors").is_file():
+        return False
+    return (
+        TrainConfig.from_file(run_dir / "args.json") == cfg
+        and read_meta(run_dir / "weights" / "last.safetensors")["metrics"].get("step") == cfg.iters
+    )

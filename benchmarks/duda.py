@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _doc import augment_args, augment_of, machine, write_block  # noqa: E402
+from _doc import augment_args, augment_of, finished, machine, write_block  # noqa: E402
 
 from distilkit.data import build_dataset  # noqa: E402
 from distilkit.engine.checkpoint import load_model  # noqa: E402
@@ -64,10 +64,16 @@ def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> di
     cfg = TrainConfig(command="bench-duda", data=src, model=args.student_model, iters=2 * n, batch=args.duda_batch,
                       lr=args.lr, head_lr_mult=args.head_lr_mult, warmup=n // 10, val_every=2 * n,
                       method_args={"weights": str(ckpts["student"]), "aug": aug}, **common)  # fmt: skip
-    start = time.perf_counter()
-    _, _, method = run_training(cfg, name=f"{task}-student-continued")
-    times["control"] = time.perf_counter() - start
-    out["student_continued"] = target_miou(method.student(), method, tgt, split, root)
+    control = Path("runs") / "bench-duda" / f"{task}-student-continued"
+    if args.reuse and finished(control, cfg):  # the same control ran to its end before: same seed, same result
+        method, times["control"] = build_method(cfg), float("nan")
+        model, _ = load_model(control / "weights" / "last.safetensors")
+    else:
+        start = time.perf_counter()
+        _, _, method = run_training(cfg, name=control.name, exist_ok=True)
+        times["control"] = time.perf_counter() - start
+        model = method.student()
+    out["student_continued"] = target_miou(model, method, tgt, split, root)
     cfg = TrainConfig(
         command="bench-duda", method="duda", data=src, val_data=tgt, model=args.student_model, iters=2 * n,
         batch=args.duda_batch, lr=args.lr, head_lr_mult=args.head_lr_mult, warmup=n // 10, val_every=n,
@@ -106,7 +112,7 @@ def main() -> None:
     p.add_argument("--style", choices=["fda"], help="FDA-restyled source images in DUDA")
     p.add_argument("--strong-aug", action="store_true", help="colour jitter and blur on mixed images")
     augment_args(p)
-    p.add_argument("--reuse", action="store_true", help="reuse source checkpoints an earlier run of this script made")
+    p.add_argument("--reuse", action="store_true", help="reuse the source models and the control an earlier run made")
     p.add_argument("--skip-synth", action="store_true")
     args = p.parse_args()
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _doc import augment_args, augment_of, bar_chart, machine, write_block  # noqa: E402
+from _doc import augment_args, augment_of, bar_chart, finished, machine, write_block  # noqa: E402
 
 from distilkit.data import build_dataset  # noqa: E402
 from distilkit.data.loader import train_loader  # noqa: E402
@@ -211,16 +211,6 @@ def inference(args, folder: Path) -> tuple[list[str], dict | None]:
 
 
 # ---- 3. accuracy -----------------------------------------------------------------------------------------
-def finished(run_dir: Path, cfg: TrainConfig) -> bool:
-    """Whether `run_dir` holds a finished run of exactly this experiment (args.json equal, final weights)."""
-    if not (run_dir / "args.json").is_file() or not (run_dir / "weights" / "last.safetensors").is_file():
-        return False
-    return (
-        TrainConfig.from_file(run_dir / "args.json") == cfg
-        and read_meta(run_dir / "weights" / "last.safetensors")["metrics"].get("step") == cfg.iters
-    )
-
-
 def accuracy_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> dict:
     """Train the teacher on the source, then every method's student from it; mIoU on the target split."""
     common = dict(data=src, data_root=root, imgsz=imgsz, batch=args.batch, workers=0, device="cpu", seed=0,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 from typer.testing import CliRunner
 
+import distilkit.methods.sakd as sakd_module
 from distilkit.cli import app
 from distilkit.engine.config import TrainConfig
 from distilkit.losses import cross_entropy, pixel_kd
@@ -142,6 +144,20 @@ def test_selection_rotates(tiny_data, tiny_ckpt, monkeypatch):
     first, second = set(method.select(0)), set(method.select(1))
     assert len(first) == 3 and first.isdisjoint(second)  # selected ones became harder, so the others win
     assert method.times_selected.tolist() == [1.0] * 6
+
+
+def test_each_epoch_visits_the_selected_set_in_a_seeded_random_order(tiny_data, tiny_ckpt, monkeypatch):
+    def orders(seed: int) -> list[list[int]]:
+        method = build_method(replace(sakd_cfg(tiny_data, tiny_ckpt, ratio=1.0), seed=seed))
+        method.features = torch.eye(6)
+        monkeypatch.setattr(method, "difficulty", lambda epoch, beta: torch.ones(6, dtype=torch.float64))
+        return [method.select(e) for e in range(3)]
+
+    monkeypatch.setattr(sakd_module, "greedy_map", lambda diag, row, k: list(range(k)))  # the DPP's set, in order
+    first = orders(0)
+    assert all(sorted(o) == list(range(6)) for o in first)  # exactly the selected set
+    assert all(o != list(range(6)) for o in first) and first[0] != first[1]  # not the greedy order; new each epoch
+    assert orders(0) == first and orders(1) != first  # fixed by --seed
 
 
 def test_difficulty_pass_and_weighted_loss(tiny_data, tiny_ckpt):

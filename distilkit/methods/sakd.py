@@ -94,7 +94,10 @@ class SAKD(Method):
         self.times_selected[chosen] += 1
         console.print(f"sakd epoch {epoch}: interruption {beta:.2f}, {len(chosen)} of {self.n} images selected, "
                       f"mean alpha {self.alpha[chosen].mean():.3f}")  # fmt: skip
-        return chosen
+        # the DPP picks a set; its greedy order (most diverse first) would make every epoch's batches alike
+        # and unlike the data, so the epoch visits the set in a seeded random order, as a shuffled loader does
+        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+        return [chosen[i] for i in torch.randperm(len(chosen), generator=g).tolist()]
 
     def difficulty_images(self) -> torch.Tensor:
         if self._images is None:
