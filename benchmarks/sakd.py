@@ -23,6 +23,7 @@ from _doc import machine, teacher_task_args, write_block  # noqa: E402
 from distilkit.data import build_dataset  # noqa: E402
 from distilkit.engine.config import TrainConfig  # noqa: E402
 from distilkit.engine.trainer import run_training  # noqa: E402
+from distilkit.methods.sakd import run_length  # noqa: E402
 from distilkit.selection.adaptive import selection_size  # noqa: E402
 from distilkit.selection.dpp import greedy_map, quality_diversity_kernel  # noqa: E402
 
@@ -39,7 +40,7 @@ def run_task(task: str, data: str, root, teacher: str, epochs: int, imgsz, args)
     ]
     for key, method, extra, iters in variants:
         # SAKD sets its own length from epochs and r (as here); every arm warms up for a tenth of its steps
-        it = iters or max(1, round(epochs * selection_size(n, extra["ratio"]) / args.batch))
+        it = iters or run_length(epochs, selection_size(n, extra["ratio"]), args.batch)
         cfg = TrainConfig(command="bench-sakd", method=method, iters=it, val_every=10**9, warmup=it // 10,
                           method_args={"teacher": teacher, "temperature": 4.0, **extra}, **common)  # fmt: skip
         start = time.perf_counter()

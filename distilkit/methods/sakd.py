@@ -28,6 +28,11 @@ DEFAULTS = dict(base="kd", ratio=0.5, epochs=10, select_every=1, theta=0.9, grid
                 difficulty_scale=0.5, difficulty_batch=32)  # fmt: skip
 
 
+def run_length(epochs: int, k: int, global_batch: int) -> int:
+    """Optimiser steps of `epochs` epochs of k selected images."""
+    return max(1, round(epochs * k / global_batch))
+
+
 @register_method("sakd")
 class SAKD(Method):
     def __init__(self, cfg: TrainConfig):
@@ -42,7 +47,7 @@ class SAKD(Method):
         self.n = len(self.base.train_set)
         self.k = selection_size(self.n, a["ratio"])
         # the run's length is epochs of selections, in global batches (cfg.batch on each of the ranks)
-        cfg.iters = max(1, round(a["epochs"] * self.k / (cfg.batch * ddp.world_size())))
+        cfg.iters = run_length(a["epochs"], self.k, cfg.batch * ddp.world_size())
         self.base.view.order = self.select
         self.alpha = torch.ones(self.n, dtype=torch.float64)
         self.times_selected = torch.zeros(self.n, dtype=torch.float64)
