@@ -48,14 +48,15 @@ def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> di
         cfg = TrainConfig(command="bench-duda", data=src, model=arch, iters=args.source_iters, batch=args.batch,
                           val_every=args.source_iters, warmup=args.source_iters // 10, method_args={"aug": aug},
                           **common)  # fmt: skip
-        ckpt = Path("runs") / "bench-duda" / f"{task}-{role}-source" / "weights" / "last.safetensors"
-        if args.reuse and ckpt.is_file():  # the same command trained it before: same seed, same result
+        run = Path("runs") / "bench-duda" / f"{task}-{role}-source{args.tag}"
+        ckpt = run / "weights" / "last.safetensors"
+        if args.reuse and finished(run, cfg):  # the same command trained it before: same seed, same result
             model, _ = load_model(ckpt)
             method = build_method(cfg)
             times[role] = float("nan")
         else:
             start = time.perf_counter()
-            _, run_dir, method = run_training(cfg, name=f"{task}-{role}-source", exist_ok=True)
+            _, run_dir, method = run_training(cfg, name=run.name, exist_ok=True)
             times[role] = time.perf_counter() - start
             model = method.student()
         out[f"{role}_source_only"] = target_miou(model, method, tgt, split, root)
@@ -64,7 +65,7 @@ def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> di
     cfg = TrainConfig(command="bench-duda", data=src, model=args.student_model, iters=2 * n, batch=args.duda_batch,
                       lr=args.lr, head_lr_mult=args.head_lr_mult, warmup=n // 10, val_every=2 * n,
                       method_args={"weights": str(ckpts["student"]), "aug": aug}, **common)  # fmt: skip
-    control = Path("runs") / "bench-duda" / f"{task}-student-continued"
+    control = Path("runs") / "bench-duda" / f"{task}-student-continued{args.tag}"
     if args.reuse and finished(control, cfg):  # the same control ran to its end before: same seed, same result
         method, times["control"] = build_method(cfg), float("nan")
         model, _ = load_model(control / "weights" / "last.safetensors")
@@ -80,11 +81,13 @@ def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> di
         method_args=dict(tgt=tgt, teacher=str(ckpts["teacher"]), student=str(ckpts["student"]), stage1_iters=n,
                          stage3_iters=n, teacher_lr_mult=args.teacher_lr_mult,
                          inconsistency_images=args.inconsistency_images, tgt_val_split=split,
-                         strong_aug=args.strong_aug, style=args.style, aug=aug),
+                         strong_aug=args.strong_aug, style=args.style, fda_beta=args.fda_beta, mic=args.mic,
+                         pseudo_keep=args.pseudo_keep,
+                         aug=aug),
         **common,
     )  # fmt: skip
     start = time.perf_counter()
-    _, run_dir, method = run_training(cfg, name=f"{task}-duda")  # a new run dir each time
+    _, run_dir, method = run_training(cfg, name=f"{task}-duda{args.tag}")  # a new run dir each time
     times["duda"] = time.perf_counter() - start
     out["duda_student"] = target_miou(method.student(), method, tgt, split, root)
     out["duda_teacher"] = target_miou(method.lt, method, tgt, split, root)
@@ -110,10 +113,14 @@ def main() -> None:
     p.add_argument("--head-lr-mult", type=float, default=10.0)
     p.add_argument("--teacher-lr-mult", type=float, default=1.0, help="LS's lr multiplier")
     p.add_argument("--style", choices=["fda"], help="FDA-restyled source images in DUDA")
+    p.add_argument("--fda-beta", type=float, default=0.01, help="FDA's low-frequency band")
     p.add_argument("--strong-aug", action="store_true", help="colour jitter and blur on mixed images")
+    p.add_argument("--pseudo-keep", type=float, default=1.0, help="class-balanced pseudo-labels (1: off)")
+    p.add_argument("--mic", action="store_true", help="MIC masked-image consistency in pre-adaptation")
     augment_args(p)
     p.add_argument("--reuse", action="store_true", help="reuse the source models and the control an earlier run made")
     p.add_argument("--skip-synth", action="store_true")
+    p.add_argument("--tag", default="", help="suffix of the run directories and the docs block (another setting)")
     args = p.parse_args()
 
     rows = []
@@ -126,10 +133,11 @@ def main() -> None:
     cmd = " ".join(["python", "benchmarks/duda.py", *sys.argv[1:]])
     Path("runs").mkdir(exist_ok=True)
     for r in rows:  # one block per task: each figure beside the command that made it
-        Path(f"runs/bench-duda-{r['task']}.json").write_text(json.dumps(r, indent=2))
+        Path(f"runs/bench-duda-{r['task']}{args.tag}.json").write_text(json.dumps(r, indent=2))
         body = "\n".join(task_lines(r, cmd, args))
         print(body)
-        print(f"written to {write_block('benchmarks.md', 'duda-' + r['task'], body)}")
+        block = f"duda-{r['task']}{args.tag}"
+        print(f"written to {write_block('benchmarks.md', block, body)}")
 
 
 def task_lines(r: dict, cmd: str, args) -> list[str]:

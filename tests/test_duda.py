@@ -57,6 +57,17 @@ def test_pseudo_labels_confidence_weight():
     assert label.tolist() == [[[0, 1]]] and q.item() == 0.5
 
 
+def test_class_balanced_pseudo_labels_keep_each_classs_most_confident_fraction():
+    # six pixels: class 0 predicted at 0.9, 0.6, 0.8, 0.55; class 1 at 0.7, 0.99 (probability of the argmax)
+    p0 = torch.tensor([0.9, 0.6, 0.8, 0.55, 0.3, 0.01])
+    logits = torch.stack([p0.log(), (1 - p0).log()]).view(1, 2, 2, 3)
+    label, q = pseudo_labels(logits, 0.968, keep=0.5, ignore_index=255)
+    # class 0 keeps its top 2 of 4 (0.9, 0.8), class 1 its top ceil(0.5 * 2) = 1 (0.99); q still counts all
+    assert label.view(-1).tolist() == [0, 255, 0, 255, 255, 1]
+    assert q.item() == pytest.approx(1 / 6)
+    assert pseudo_labels(logits, 0.968, keep=1.0)[0].view(-1).tolist() == [0, 0, 0, 0, 1, 1]
+
+
 def test_masking_drops_blocks():
     x = torch.ones(2, 3, 128, 128)
     m = masked_image(x, torch.Generator().manual_seed(0), block=64, ratio=0.7)
@@ -162,7 +173,8 @@ def test_duda_cli_end_to_end(tiny_data, tmp_path):
     args = ["distill", "duda", "--src", "folder", "--tgt", "folder", "--data-root", str(tiny_data),
             "--teacher-model", "segformer-b0", "--stage1-iters", "2", "--stage3-iters", "2", "--batch", "2",
             "--imgsz", "64", "128", "--inconsistency-images", "3", "--workers", "0", "--device", "cpu",
-            "--style", "fda", "--mic", "--strong-aug", "--out", str(tmp_path / "run")]  # fmt: skip
+            "--style", "fda", "--mic", "--strong-aug", "--pseudo-keep", "0.5",
+            "--out", str(tmp_path / "run")]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "target mIoU by stage" in result.stdout and "class inconsistency" in result.stdout
@@ -173,6 +185,9 @@ def test_duda_cli_end_to_end(tiny_data, tmp_path):
     assert (tmp_path / "run/inconsistency.csv").is_file()
     bad = runner.invoke(app, ["distill", "duda", "--src", "synth-gta", "--tgt", "camvid", "--data-root", str(tmp_path)])
     assert bad.exit_code == 1 and "camvid" in bad.stderr and "Traceback" not in bad.output
+    bad = runner.invoke(app, [*args[:-2], "--pseudo-keep", "0", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 1 and "--pseudo-keep" in bad.stderr and "Traceback" not in bad.output
+    assert not (tmp_path / "bad").exists()
 
 
 def test_source_crops_take_the_colour_augmentation_and_target_crops_none(tiny_data):

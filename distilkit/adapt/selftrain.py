@@ -3,14 +3,36 @@ masking, and DUDA's class inconsistency weights."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
 
-def pseudo_labels(logits: torch.Tensor, threshold: float = 0.968) -> tuple[torch.Tensor, torch.Tensor]:
-    """argmax labels and q = fraction of pixels whose max probability >= threshold (one scalar per batch)."""
+def pseudo_labels(
+    logits: torch.Tensor, threshold: float = 0.968, keep: float = 1.0, ignore_index: int = 255
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """argmax labels and q = fraction of pixels whose max probability >= threshold (one scalar per batch).
+
+    keep < 1 makes the labels class-balanced (CBST, Zou et al. 2018): of the pixels predicted as each class,
+    only the `keep` most confident fraction keeps its label, the rest become `ignore_index`, so a class the
+    teacher over-predicts cannot teach its doubtful pixels (self-training's majority-class drift)."""
     prob, label = torch.softmax(logits.detach().float(), dim=1).max(dim=1)
-    return label, (prob >= threshold).float().mean()
+    q = (prob >= threshold).float().mean()
+    if keep < 1:
+        label = label.masked_fill(~class_balanced_mask(prob, label, keep), ignore_index)
+    return label, q
+
+
+def class_balanced_mask(prob: torch.Tensor, label: torch.Tensor, keep: float) -> torch.Tensor:
+    """True for the ceil(keep * n_c) most confident of the n_c pixels predicted as class c, for every c."""
+    mask = torch.zeros_like(label, dtype=torch.bool)
+    flat_prob, flat_mask = prob.reshape(-1), mask.view(-1)
+    for c in label.unique():
+        where = (label.reshape(-1) == c).nonzero().squeeze(1)
+        top = flat_prob[where].topk(math.ceil(keep * len(where))).indices
+        flat_mask[where[top]] = True
+    return mask
 
 
 def class_mix(

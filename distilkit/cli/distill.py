@@ -68,6 +68,10 @@ def duda(
     temperature: Annotated[float, _opt("KD temperature T.", "--temperature")] = 2.0,
     ema: Annotated[float, _opt("EMA factor of the teacher.", "--ema")] = 0.999,
     pseudo_threshold: Annotated[float, _opt("Confidence threshold of the weight q.", "--pseudo-threshold")] = 0.968,
+    pseudo_keep: Annotated[
+        float,
+        _opt("Class-balanced pseudo-labels: per class, keep this most confident fraction (1: all).", "--pseudo-keep"),
+    ] = 1.0,
     mix: Annotated[bool, _opt("ClassMix source classes onto the target.", "--mix/--no-mix")] = True,
     rcs: Annotated[
         bool | None, _opt("Rare class sampling (default: on for gta/synthia sources).", "--rcs/--no-rcs")
@@ -123,6 +127,7 @@ def duda(
             stage3_iters=n3,
             ema=ema,
             pseudo_threshold=pseudo_threshold,
+            pseudo_keep=pseudo_keep,
             kd_weight=kd_weight,
             temperature=temperature,
             mix=mix,

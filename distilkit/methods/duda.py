@@ -42,6 +42,7 @@ DEFAULTS = {
     "stage3_iters": 40000,
     "ema": 0.999,
     "pseudo_threshold": 0.968,
+    "pseudo_keep": 1.0,  # < 1: class-balanced pseudo-labels (an extension, not in the paper)
     "kd_weight": 1.0,
     "temperature": 2.0,
     "mix": True,
@@ -63,6 +64,8 @@ class DUDA(Method):
     def __init__(self, cfg: TrainConfig):
         super().__init__(cfg)
         a = self.args = {**DEFAULTS, **cfg.method_args}
+        if not 0 < a["pseudo_keep"] <= 1:
+            raise DistilkitError(f"--pseudo-keep {a['pseudo_keep']}: expected a fraction in (0, 1]")
         self.src_root, self.tgt_root = a.get("src_root") or cfg.data_root, a.get("tgt_root") or cfg.data_root
         self.src = build_dataset(cfg.data, "train", self.src_root, cfg.skip_bad)
         self.tgt = build_dataset(a["tgt"], "train", self.tgt_root, cfg.skip_bad)
@@ -182,6 +185,10 @@ class DUDA(Method):
         (x_src, y_src, _), (x_tgt, _, _) = batch["src"], batch["tgt"]
         return self.stage1(x_src, y_src, x_tgt) if step < self.n1 else self.stage3(x_src, y_src, x_tgt)
 
+    def _pseudo_labels(self, logits):
+        a = self.args
+        return pseudo_labels(logits, a["pseudo_threshold"], a["pseudo_keep"], self._info.ignore_index)
+
     def _mix(self, x_src, y_src, x_tgt, pseudo):
         if not self.args["mix"]:
             return x_tgt, pseudo
@@ -204,7 +211,7 @@ class DUDA(Method):
         with torch.no_grad():
             self.lt.eval()
             lt_tgt = self.lt(x_tgt)
-        pseudo, q = pseudo_labels(lt_tgt, self.args["pseudo_threshold"])
+        pseudo, q = self._pseudo_labels(lt_tgt)
         x_mix, y_mix = self._mix(x_src, y_src, x_tgt, pseudo)
         ls_out = self.ls(torch.cat([x_src, x_mix]))
         ss_out = self.ss(torch.cat([x_src, x_mix, x_tgt]))
@@ -217,8 +224,8 @@ class DUDA(Method):
         }
         if self.args["mic"]:
             x_masked = masked_image(x_tgt, self.g, self.args["mic_block"], self.args["mic_ratio"])
-            losses["ls_mic"] = q * F.cross_entropy(self.ls(x_masked).float(), pseudo)
-            losses["ss_mic"] = q * F.cross_entropy(self.ss(x_masked).float(), pseudo)
+            losses["ls_mic"] = q * F.cross_entropy(self.ls(x_masked).float(), pseudo, ignore_index=ignore)
+            losses["ss_mic"] = q * F.cross_entropy(self.ss(x_masked).float(), pseudo, ignore_index=ignore)
         losses["q"] = q.detach()
         losses["loss"] = sum(v for k, v in losses.items() if k != "q")
         return losses
@@ -228,7 +235,7 @@ class DUDA(Method):
         with torch.no_grad():
             self.ls.eval()
             self.lt.eval()
-            pseudo, q = pseudo_labels(self.ls(x_tgt), self.args["pseudo_threshold"])
+            pseudo, q = self._pseudo_labels(self.ls(x_tgt))
             x_mix, y_mix = self._mix(x_src, y_src, x_tgt, pseudo)
             soft = self.lt(x_mix)
         ss_out = self.ss(torch.cat([x_src, x_mix]))
