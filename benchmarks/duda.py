@@ -62,19 +62,26 @@ def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> di
         out[f"{role}_source_only"] = target_miou(model, method, tgt, split, root)
         ckpts[role] = ckpt
     n = args.duda_iters
-    cfg = TrainConfig(command="bench-duda", data=src, model=args.student_model, iters=2 * n, batch=args.duda_batch,
-                      lr=args.lr, head_lr_mult=args.head_lr_mult, warmup=n // 10, val_every=2 * n,
-                      method_args={"weights": str(ckpts["student"]), "aug": aug}, **common)  # fmt: skip
-    control = Path("runs") / "bench-duda" / f"{task}-student-continued{args.tag}"
-    if args.reuse and finished(control, cfg):  # the same control ran to its end before: same seed, same result
-        method, times["control"] = build_method(cfg), float("nan")
-        model, _ = load_model(control / "weights" / "last.safetensors")
-    else:
-        start = time.perf_counter()
-        _, _, method = run_training(cfg, name=control.name, exist_ok=True)
-        times["control"] = time.perf_counter() - start
-        model = method.student()
-    out["student_continued"] = target_miou(model, method, tgt, split, root)
+    controls = {"student_continued": ("", {})}
+    if args.style:  # the simplest use of the target images: (a) continued on source crops in the target's look
+        controls["student_continued_styled"] = (
+            "-fda",
+            dict(style=args.style, style_target=tgt, fda_beta=args.fda_beta),
+        )
+    for key, (suffix, style) in controls.items():
+        cfg = TrainConfig(command="bench-duda", data=src, model=args.student_model, iters=2 * n, batch=args.duda_batch,
+                          lr=args.lr, head_lr_mult=args.head_lr_mult, warmup=n // 10, val_every=2 * n,
+                          method_args={"weights": str(ckpts["student"]), "aug": aug, **style}, **common)  # fmt: skip
+        control = Path("runs") / "bench-duda" / f"{task}-student-continued{suffix}{args.tag}"
+        if args.reuse and finished(control, cfg):  # the same control ran to its end before: same seed, same result
+            method, times[f"control{suffix}"] = build_method(cfg), float("nan")
+            model, _ = load_model(control / "weights" / "last.safetensors")
+        else:
+            start = time.perf_counter()
+            _, _, method = run_training(cfg, name=control.name, exist_ok=True)
+            times[f"control{suffix}"] = time.perf_counter() - start
+            model = method.student()
+        out[key] = target_miou(model, method, tgt, split, root)
     cfg = TrainConfig(
         command="bench-duda", method="duda", data=src, val_data=tgt, model=args.student_model, iters=2 * n,
         batch=args.duda_batch, lr=args.lr, head_lr_mult=args.head_lr_mult, warmup=n // 10, val_every=n,
@@ -144,21 +151,33 @@ def task_lines(r: dict, cmd: str, args) -> list[str]:
     names = {"synth": "synth-gta -> synth-city (val)", "camvid": "CamVid day -> dusk (0001TP)"}
     keys = ("student_source_only", "student_continued", "teacher_source_only", "duda_teacher", "duda_student")
     a, a2, t, b, c = (100 * r[k] for k in keys)
+    columns = [("task", names[r["task"]]), ("(a) small, source only", f"{a:.1f}"),
+               ("(a') (a) + as many source steps", f"{a2:.1f}")]  # fmt: skip
+    styled = 100 * r.get("student_continued_styled", float("nan"))
+    if styled == styled:
+        columns.append(("(a'') (a') on FDA-restyled source", f"{styled:.1f}"))
+    columns += [("large, source only", f"{t:.1f}"), ("(b) large teacher after DUDA", f"{b:.1f}"),
+                ("(c) DUDA small student", f"{c:.1f}"), ("(c) - (a)", f"{c - a:+.1f}"),
+                ("(c) - (a')", f"{c - a2:+.1f}")]  # fmt: skip
+    if styled == styled:
+        columns.append(("(c) - (a'')", f"{c - styled:+.1f}"))
+    columns.append(("(b) - (c)", f"{b - c:+.1f}"))
     stage = ", ".join(f"{s['network']} {100 * s['miou']:.1f}" for s in r["stages"] if "miou" in s)
     mins = ", ".join(f"{k} {v / 60:.1f} min" for k, v in r["times_s"].items() if v == v)  # nan: reused
+    styled_note = (
+        ", (a'') the same on source crops restyled by FDA with random target images" if styled == styled else ""
+    )
     return [
         f"Measured with `{cmd}` on {machine()}. Large model {args.teacher_model}, small {args.student_model}; "
         f"source training {args.source_iters} iterations at batch {args.batch}; DUDA {args.duda_iters} + "
         f"{args.duda_iters} iterations at batch {args.duda_batch} per domain, all three networks warm-started from "
         f"the source-trained models; (a') continues (a) on the source alone for the same {2 * args.duda_iters} "
-        f"steps at batch {args.duda_batch}; source crops in every arm: jitter {args.jitter}, hue {args.hue}, "
-        f"greyscale p = {args.grey}; no pretrained encoders (offline). Target mIoU (%):",
+        f"steps at batch {args.duda_batch}{styled_note}; source crops in every arm: jitter {args.jitter}, hue "
+        f"{args.hue}, greyscale p = {args.grey}; no pretrained encoders (offline). Target mIoU (%):",
         "",
-        "| task | (a) small, source only | (a') (a) + as many source steps | large, source only "
-        "| (b) large teacher after DUDA | (c) DUDA small student | (c) - (a) | (c) - (a') | (b) - (c) |",
-        "|---|---|---|---|---|---|---|---|---|",
-        f"| {names[r['task']]} | {a:.1f} | {a2:.1f} | {t:.1f} | {b:.1f} | {c:.1f} | {c - a:+.1f} | {c - a2:+.1f} "
-        f"| {b - c:+.1f} |",
+        "| " + " | ".join(name for name, _ in columns) + " |",
+        "|" + "---|" * len(columns),
+        "| " + " | ".join(value for _, value in columns) + " |",
         "",
         f"After pre-adaptation: {stage}. Training time: {mins}.",
     ]
