@@ -39,6 +39,16 @@ def target_miou(model, method, tgt: str, split: str, root) -> float:
     ]
 
 
+def trained(cfg: TrainConfig, run: Path, reuse: bool):
+    """(model, method, seconds) of the run `cfg` at `run`: with `reuse`, a finished run of exactly this
+    experiment is loaded (same seed, same result; seconds nan), otherwise it is trained there."""
+    if reuse and finished(run, cfg):
+        return load_model(run / "weights" / "last.safetensors")[0], build_method(cfg), float("nan")
+    start = time.perf_counter()
+    _, _, method = run_training(cfg, name=run.name, exist_ok=True)
+    return method.student(), method, time.perf_counter() - start
+
+
 def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> dict:
     aug = augment_of(args)  # every source crop, in every arm
     common = dict(data_root=root, imgsz=imgsz, workers=args.workers, device="cpu", seed=args.seed)
@@ -49,18 +59,9 @@ def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> di
                           val_every=args.source_iters, warmup=args.source_iters // 10, method_args={"aug": aug},
                           **common)  # fmt: skip
         run = Path("runs") / "bench-duda" / f"{task}-{role}-source{args.tag}"
-        ckpt = run / "weights" / "last.safetensors"
-        if args.reuse and finished(run, cfg):  # the same command trained it before: same seed, same result
-            model, _ = load_model(ckpt)
-            method = build_method(cfg)
-            times[role] = float("nan")
-        else:
-            start = time.perf_counter()
-            _, run_dir, method = run_training(cfg, name=run.name, exist_ok=True)
-            times[role] = time.perf_counter() - start
-            model = method.student()
+        model, method, times[role] = trained(cfg, run, args.reuse)
         out[f"{role}_source_only"] = target_miou(model, method, tgt, split, root)
-        ckpts[role] = ckpt
+        ckpts[role] = run / "weights" / "last.safetensors"
     n = args.duda_iters
     controls = {"student_continued": ("", {})}
     if args.style:  # the simplest use of the target images: (a) continued on source crops in the target's look
@@ -73,14 +74,7 @@ def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> di
                           lr=args.lr, head_lr_mult=args.head_lr_mult, warmup=n // 10, val_every=2 * n,
                           method_args={"weights": str(ckpts["student"]), "aug": aug, **style}, **common)  # fmt: skip
         control = Path("runs") / "bench-duda" / f"{task}-student-continued{suffix}{args.tag}"
-        if args.reuse and finished(control, cfg):  # the same control ran to its end before: same seed, same result
-            method, times[f"control{suffix}"] = build_method(cfg), float("nan")
-            model, _ = load_model(control / "weights" / "last.safetensors")
-        else:
-            start = time.perf_counter()
-            _, _, method = run_training(cfg, name=control.name, exist_ok=True)
-            times[f"control{suffix}"] = time.perf_counter() - start
-            model = method.student()
+        model, method, times[f"control{suffix}"] = trained(cfg, control, args.reuse)
         out[key] = target_miou(model, method, tgt, split, root)
     cfg = TrainConfig(
         command="bench-duda", method="duda", data=src, val_data=tgt, model=args.student_model, iters=2 * n,
@@ -153,19 +147,20 @@ def task_lines(r: dict, cmd: str, args) -> list[str]:
     a, a2, t, b, c = (100 * r[k] for k in keys)
     columns = [("task", names[r["task"]]), ("(a) small, source only", f"{a:.1f}"),
                ("(a') (a) + as many source steps", f"{a2:.1f}")]  # fmt: skip
-    styled = 100 * r.get("student_continued_styled", float("nan"))
-    if styled == styled:
+    styled = r.get("student_continued_styled")  # only with --style
+    if styled is not None:
+        styled *= 100
         columns.append(("(a'') (a') on FDA-restyled source", f"{styled:.1f}"))
     columns += [("large, source only", f"{t:.1f}"), ("(b) large teacher after DUDA", f"{b:.1f}"),
                 ("(c) DUDA small student", f"{c:.1f}"), ("(c) - (a)", f"{c - a:+.1f}"),
                 ("(c) - (a')", f"{c - a2:+.1f}")]  # fmt: skip
-    if styled == styled:
+    if styled is not None:
         columns.append(("(c) - (a'')", f"{c - styled:+.1f}"))
     columns.append(("(b) - (c)", f"{b - c:+.1f}"))
     stage = ", ".join(f"{s['network']} {100 * s['miou']:.1f}" for s in r["stages"] if "miou" in s)
     mins = ", ".join(f"{k} {v / 60:.1f} min" for k, v in r["times_s"].items() if v == v)  # nan: reused
     styled_note = (
-        ", (a'') the same on source crops restyled by FDA with random target images" if styled == styled else ""
+        ", (a'') the same on source crops restyled by FDA with random target images" if styled is not None else ""
     )
     return [
         f"Measured with `{cmd}` on {machine()}. Large model {args.teacher_model}, small {args.student_model}; "

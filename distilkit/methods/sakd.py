@@ -101,8 +101,12 @@ class SAKD(Method):
                       f"mean alpha {self.alpha[chosen].mean():.3f}")  # fmt: skip
         # the DPP picks a set; its greedy order (most diverse first) would make every epoch's batches alike
         # and unlike the data, so the epoch visits the set in a seeded random order, as a shuffled loader does
-        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+        g = self._epoch_generator(epoch)
         return [chosen[i] for i in torch.randperm(len(chosen), generator=g).tolist()]
+
+    def _epoch_generator(self, epoch: int) -> torch.Generator:
+        """The random draws of one epoch (interruption, visiting order), fixed by --seed."""
+        return torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
 
     def difficulty_images(self) -> torch.Tensor:
         if self._images is None:
@@ -126,7 +130,7 @@ class SAKD(Method):
         a, info = self.cfg.method_args, self.info()
         teacher, student = self.base.teacher, self.student()
         device = next(student.parameters()).device
-        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+        g = self._epoch_generator(epoch)
         images, mine, step = self.difficulty_images(), {}, a["difficulty_batch"]
         teacher.eval()  # the engine puts every network in train mode; the frozen teacher's BN must not move
         student.eval()
