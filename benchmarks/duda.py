@@ -123,6 +123,8 @@ def main() -> None:
     p.add_argument("--skip-synth", action="store_true")
     p.add_argument("--tag", default="", help="suffix of the run directories and the docs block (another setting)")
     args = p.parse_args()
+    if not 0 < args.pseudo_keep <= 1:  # before hours of source training, not after
+        p.error(f"--pseudo-keep {args.pseudo_keep}: expected a fraction in (0, 1]")
 
     rows = []
     if not args.skip_synth:
