@@ -11,6 +11,7 @@ The teachers are source-trained checkpoints, e.g. those `benchmarks/duda.py` tra
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -28,25 +29,36 @@ from distilkit.selection.adaptive import selection_size  # noqa: E402
 from distilkit.selection.dpp import greedy_map, quality_diversity_kernel  # noqa: E402
 
 
+def arms(epochs: int, n: int, args) -> list[tuple[str, str, str, dict, int]]:
+    """(key, label, method, method args, iterations) of every arm: full KD, SAKD at each r and, with
+    --controls, the two ablations of each r: full KD for SAKD's number of steps, and SAKD with a random subset
+    in place of the DPP (alpha still adaptive)."""
+    full = round(epochs * n / args.batch)
+    rows = [("kd", "full KD", "kd", {}, full)]
+    for r in args.ratios:
+        sakd = {"ratio": r, "epochs": epochs, "select_every": args.select_every}
+        steps = run_length(epochs, selection_size(n, r), args.batch)
+        rows.append((f"sakd{r}", f"SAKD r = {r}", "sakd", sakd, steps))
+        if args.controls:
+            rows.append((f"kd-steps{r}", f"full KD, r = {r}'s steps", "kd", {}, steps))
+            rows.append((f"random{r}", f"SAKD r = {r}, random subset", "sakd", {**sakd, "selection": "random"}, steps))
+    return rows
+
+
 def run_task(task: str, data: str, root, teacher: str, epochs: int, imgsz, args) -> dict:
     n = len(build_dataset(data, "train", root))
-    common = dict(data=data, data_root=root, model=args.student, imgsz=imgsz, batch=args.batch, lr=args.lr,
-                  workers=args.workers, device="cpu", seed=args.seed)  # fmt: skip
-    full_iters = round(epochs * n / args.batch)
-    out = {"task": task, "n": n, "epochs": epochs}
-    variants = [("kd", "kd", {}, full_iters)] + [
-        (f"sakd{r}", "sakd", {"ratio": r, "epochs": epochs, "select_every": args.select_every}, None)
-        for r in args.ratios
-    ]
-    for key, method, extra, iters in variants:
+    common = dict(data=data, data_root=root, model=args.student, pretrained=args.pretrained, imgsz=imgsz,
+                  batch=args.batch, lr=args.lr, workers=args.workers, device="cpu", seed=args.seed)  # fmt: skip
+    out = {"task": task, "n": n, "epochs": epochs, "imgsz": None, "arms": []}
+    for key, label, method, extra, it in arms(epochs, n, args):
         # SAKD sets its own length from epochs and r (as here); every arm warms up for a tenth of its steps
-        it = iters or run_length(epochs, selection_size(n, extra["ratio"]), args.batch)
         cfg = TrainConfig(command="bench-sakd", method=method, iters=it, val_every=10**9, warmup=it // 10,
                           method_args={"teacher": teacher, "temperature": 4.0, **extra}, **common)  # fmt: skip
         start = time.perf_counter()
-        results, _, m = run_training(cfg, name=f"{task}-{key}", exist_ok=True)
-        out[key] = {"miou": results["miou"], "train_s": results["train_time_s"], "iters": m.cfg.iters,
-                    "wall_s": time.perf_counter() - start}  # fmt: skip
+        results, _, m = run_training(cfg, name=f"{task}-{key}{args.tag}", exist_ok=True)
+        out["imgsz"] = list(m.imgsz)  # the crop every arm trains on (the teacher's size unless given)
+        out["arms"].append({"key": key, "label": label, "miou": results["miou"], "train_s": results["train_time_s"],
+                            "iters": m.cfg.iters, "wall_s": time.perf_counter() - start})  # fmt: skip
     return out
 
 
@@ -68,23 +80,32 @@ def main() -> None:
     p.add_argument("--select-every", type=int, default=1)
     p.add_argument("--synth-epochs", type=int, default=3, help="0: CamVid only")
     p.add_argument("--camvid-epochs", type=int, default=6)
+    p.add_argument("--synth-imgsz", type=int, nargs=2, help="synth crop H W (default: the teacher's size)")
     p.add_argument("--lr", type=float, default=6e-4)
+    p.add_argument("--pretrained", help="student encoder init (a weights file), in every arm")
+    p.add_argument("--controls", action="store_true", help="add full KD at SAKD's steps and SAKD's random subset")
+    p.add_argument("--tag", default="", help="suffix of the run directories and the docs block (--tag=-x)")
     args = p.parse_args()
 
+    synth_size = tuple(args.synth_imgsz) if args.synth_imgsz else None
     rows = (
-        [run_task("synth", "synth-gta", None, args.synth_teacher, args.synth_epochs, None, args)]
+        [run_task("synth", "synth-gta", None, args.synth_teacher, args.synth_epochs, synth_size, args)]
         if args.synth_epochs
         else []
     )
     if args.camvid and args.camvid_teacher:
         rows.append(run_task("camvid", "camvid-day", args.camvid, args.camvid_teacher, args.camvid_epochs,
                              tuple(args.camvid_imgsz), args))  # fmt: skip
-    cost = dpp_cost([(1000, 100), (2000, 100), (4000, 100), (2000, 200), (2000, 400)])
+    saved = Path("runs") / "bench-sakd" / f"results{args.tag}.json"
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(rows, indent=2))
 
     cmd = " ".join(["python", "benchmarks/sakd.py", *sys.argv[1:]])
     names = {"synth": "synth-gta (val)", "camvid": "CamVid day (0016E5 val)"}
     lines = [
-        f"Measured with `{cmd}` on {machine()}. Student {args.student}, pixel KD (T = 4) as the base loss, batch "
+        f"Measured with `{cmd}` on {machine()}. Student {args.student} ("
+        + (f"encoder from `{args.pretrained}`" if args.pretrained else "random init")
+        + f"), pixel KD (T = 4) as the base loss, batch "
         f"{args.batch}, the same seed and number of epochs for every row; SAKD's time includes its difficulty "
         f"passes (at half resolution, every {args.select_every} epoch(s)) and the DPP selection (every epoch); "
         "evaluation is excluded. mIoU (%) on the val split:",
@@ -93,18 +114,19 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        kd = r["kd"]
-        for key in ["kd", *[f"sakd{x}" for x in args.ratios]]:
-            v = r[key]
-            label = "full KD" if key == "kd" else f"SAKD r = {key[4:]}"
-            lines.append(f"| {names[r['task']]} ({r['n']} images) | {label} | {r['epochs']} | {v['iters']} | "
+        kd = r["arms"][0]
+        for v in r["arms"]:
+            data = f"{names[r['task']]} ({r['n']} images, {'x'.join(map(str, r['imgsz']))})"
+            lines.append(f"| {data} | {v['label']} | {r['epochs']} | {v['iters']} | "
                          f"{v['train_s'] / r['epochs']:.0f} | {v['train_s'] / kd['train_s']:.2f}x | "
                          f"{100 * v['miou']:.1f} | {100 * (v['miou'] - kd['miou']):+.1f} |")  # fmt: skip
-    lines += ["", "Greedy DPP MAP (incremental Cholesky), 512-d features, wall time:", "",
-              "| N | k | ms |", "|---|---|---|"]  # fmt: skip
-    lines += [f"| {n} | {k} | {1000 * s:.0f} |" for n, k, s in cost]
+    if not args.tag:  # a tagged run is a variant of the main block and does not repeat its DPP timings
+        cost = dpp_cost([(1000, 100), (2000, 100), (4000, 100), (2000, 200), (2000, 400)])
+        lines += ["", "Greedy DPP MAP (incremental Cholesky), 512-d features, wall time:", "",
+                  "| N | k | ms |", "|---|---|---|"]  # fmt: skip
+        lines += [f"| {n} | {k} | {1000 * s:.0f} |" for n, k, s in cost]
     print("\n".join(lines))
-    print(f"written to {write_block('benchmarks.md', 'sakd', chr(10).join(lines))}")
+    print(f"written to {write_block('benchmarks.md', f'sakd{args.tag}', chr(10).join(lines))}")
 
 
 if __name__ == "__main__":

@@ -200,6 +200,15 @@ CASES: dict[str, tuple[Callable, str, bool]] = {
     "unknown SAKD base": (
         lambda t, d, c: ["distill", "sakd", "--teacher", str(c), "--base", "mse", "--data", "folder",
                          "--data-root", str(d), *TINY], "--base", True),  # fmt: skip
+    "unknown SAKD selection": (
+        lambda t, d, c: ["distill", "sakd", "--teacher", str(c), "--selection", "best", "--data", "folder",
+                         "--data-root", str(d), *TINY], "--selection", True),  # fmt: skip
+    "student encoder weights missing (distill sdd --pretrained)": (
+        lambda t, d, c: ["distill", "sdd", "--teacher", str(c), "--pretrained", str(t / "enc.pth"), "--data",
+                         "folder", "--data-root", str(d), *TINY], "no such file", True),  # fmt: skip
+    "student encoder weights of another architecture (distill sakd --pretrained)": (
+        lambda t, d, c: ["distill", "sakd", "--teacher", str(c), "--student", "unet-resnet18", "--pretrained",
+                         str(c), "--data", "folder", "--data-root", str(d), *TINY], "no tensor in it matches", True),
     "evaluation mode that does not exist": (
         lambda t, d, c: ["evaluate", str(c), "--mode", "zoom", "--data", "folder", "--data-root", str(d)], "--mode",
         True),

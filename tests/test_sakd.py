@@ -160,6 +160,39 @@ def test_each_epoch_visits_the_selected_set_in_a_seeded_random_order(tiny_data, 
     assert orders(0) == first and orders(1) != first  # fixed by --seed
 
 
+def test_random_selection_is_a_seeded_uniform_subset_without_the_dpp(tiny_data, tiny_ckpt, monkeypatch):
+    def fail(*_):
+        raise AssertionError("--selection random must not run the DPP")
+
+    monkeypatch.setattr(sakd_module, "greedy_map", fail)
+
+    def selections(seed: int) -> list[list[int]]:
+        method = build_method(replace(sakd_cfg(tiny_data, tiny_ckpt, ratio=0.5, selection="random"), seed=seed))
+        monkeypatch.setattr(method, "difficulty", lambda epoch, beta: torch.ones(6, dtype=torch.float64))
+        chosen = [method.select(e) for e in range(4)]
+        assert method.times_selected.sum() == 12 and method.alpha.shape == (6,)  # alpha still adapts
+        return chosen
+
+    first = selections(0)
+    assert all(len(set(c)) == 3 and set(c) <= set(range(6)) for c in first)
+    assert len({frozenset(c) for c in first}) > 1  # a new subset each epoch
+    assert selections(0) == first and selections(1) != first  # fixed by --seed
+
+
+def test_pretrained_student_encoder(tiny_data, tiny_ckpt):
+    """--pretrained loads the student's encoder from a file (here a segformer-b0 checkpoint); the head stays new."""
+    from safetensors.torch import load_file
+
+    saved = load_file(str(tiny_ckpt))
+
+    def encoder(pretrained: str | None) -> dict:
+        cfg = replace(sakd_cfg(tiny_data, tiny_ckpt), model="segformer-b0", pretrained=pretrained, seed=1)
+        return {k: v for k, v in build_method(cfg).student().state_dict().items() if k.startswith("net.encoder.")}
+
+    assert all(torch.equal(v, saved[k]) for k, v in encoder(str(tiny_ckpt)).items())
+    assert not all(torch.equal(v, saved[k]) for k, v in encoder(None).items())  # a random init differs
+
+
 def test_difficulty_pass_and_weighted_loss(tiny_data, tiny_ckpt):
     torch.manual_seed(0)
     method = build_method(sakd_cfg(tiny_data, tiny_ckpt, ratio=0.5))
@@ -200,5 +233,7 @@ def test_sakd_cli_end_to_end(tiny_data, tiny_ckpt, tmp_path, base):
     assert result.exit_code == 0, result.output
     assert "3 of 6 images selected" in result.output
     assert (tmp_path / "r/weights/last.safetensors").is_file()
-    bad = CliRunner().invoke(app, [*args[:-2], "--ratio", "1.5", "--out", str(tmp_path / "bad")])
-    assert bad.exit_code == 1 and "--ratio" in bad.stderr
+    for flags in (["--ratio", "1.5"], ["--selection", "best"], ["--pretrained", str(tiny_ckpt)]):
+        bad = CliRunner().invoke(app, [*args[:-2], *flags, "--out", str(tmp_path / "bad")])
+        assert bad.exit_code == 1 and flags[0] in bad.stderr, bad.output  # fastlitessnet: no tensor matches b0's
+        assert not (tmp_path / "bad").exists()

@@ -24,6 +24,10 @@ Name = Annotated[str, typer.Option("--name", help="Run name under runs/<command>
 ExistOk = Annotated[bool, typer.Option("--exist-ok", help="Reuse an existing run directory.")]
 DataRoot = Annotated[Path | None, typer.Option("--data-root", help="Where datasets live (default: $DISTILKIT_DATA).")]
 Amp = Annotated[bool, typer.Option("--amp", help="Mixed precision: bf16 on CPU, fp16 on CUDA.")]
+Pretrained = Annotated[
+    str | None,
+    typer.Option("--pretrained", help="Encoder init of the trained model: 'imagenet' (download) or a weights file."),
+]
 # photometric augmentation of the labelled training crops (source crops, for adaptation methods)
 Jitter = Annotated[float, typer.Option("--jitter", help="Brightness/contrast/saturation jitter strength (0: off).")]
 Hue = Annotated[float, typer.Option("--hue", help="Hue rotation, up to +-this of the colour wheel (0.5: any hue).")]

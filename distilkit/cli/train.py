@@ -19,6 +19,7 @@ from distilkit.cli.options import (
     Jitter,
     Name,
     Out,
+    Pretrained,
     Seed,
     SkipBad,
     Workers,
@@ -53,9 +54,7 @@ def train_teacher(
     val_limit: Annotated[
         int | None, typer.Option("--val-limit", help="Evaluate on the first N val images only.")
     ] = None,
-    pretrained: Annotated[
-        str | None, typer.Option("--pretrained", help="'imagenet' (download) or a local encoder weights file.")
-    ] = None,
+    pretrained: Pretrained = None,
     weights: Annotated[
         Path | None,
         typer.Option("--weights", help="A distilkit checkpoint to fine-tune (its architecture replaces --model)."),

@@ -24,8 +24,9 @@ from distilkit.selection.dpp import greedy_map, quality_diversity_kernel
 from distilkit.utils.console import console
 
 BASES = ("kd", "sdd", "hdl")
-DEFAULTS = dict(base="kd", ratio=0.5, epochs=10, select_every=1, theta=0.9, grid=4, eta=0.5, lam=0.1, gamma=0.5,
-                difficulty_scale=0.5, difficulty_batch=32)  # fmt: skip
+SELECTIONS = ("dpp", "random")  # random: the ablation of the DPP (a seeded uniform subset of the same size)
+DEFAULTS = dict(base="kd", selection="dpp", ratio=0.5, epochs=10, select_every=1, theta=0.9, grid=4, eta=0.5,
+                lam=0.1, gamma=0.5, difficulty_scale=0.5, difficulty_batch=32)  # fmt: skip
 
 
 def run_length(epochs: int, k: int, global_batch: int) -> int:
@@ -40,6 +41,8 @@ class SAKD(Method):
         a = cfg.method_args = {**DEFAULTS, **cfg.method_args}
         if a["base"] not in BASES:
             raise DistilkitError(f"--base {a['base']}: expected one of {', '.join(BASES)}")
+        if a["selection"] not in SELECTIONS:
+            raise DistilkitError(f"--selection {a['selection']}: expected one of {', '.join(SELECTIONS)}")
         if not 0 < a["ratio"] <= 1:
             raise DistilkitError(f"--ratio {a['ratio']}: expected a fraction in (0, 1]")
         self.base = build_method(replace(cfg, method=a["base"], method_args=dict(a)))
@@ -94,14 +97,17 @@ class SAKD(Method):
             self.kd_losses = self.difficulty(epoch, beta)
         easy = easiness(self.kd_losses, self.times_selected)
         self.alpha = update_alpha(self.alpha, easy, beta, a["lam"])
-        diag, row = quality_diversity_kernel(self.features, quality(easy, a["gamma"]))
-        chosen = greedy_map(diag, row, self.k)
+        g = self._epoch_generator(epoch)
+        if a["selection"] == "random":
+            chosen = torch.randperm(self.n, generator=g)[: self.k].tolist()
+        else:
+            diag, row = quality_diversity_kernel(self.features, quality(easy, a["gamma"]))
+            chosen = greedy_map(diag, row, self.k)
         self.times_selected[chosen] += 1
         console.print(f"sakd epoch {epoch}: interruption {beta:.2f}, {len(chosen)} of {self.n} images selected, "
                       f"mean alpha {self.alpha[chosen].mean():.3f}")  # fmt: skip
         # the DPP picks a set; its greedy order (most diverse first) would make every epoch's batches alike
         # and unlike the data, so the epoch visits the set in a seeded random order, as a shuffled loader does
-        g = self._epoch_generator(epoch)
         return [chosen[i] for i in torch.randperm(len(chosen), generator=g).tolist()]
 
     def _epoch_generator(self, epoch: int) -> torch.Generator:

@@ -93,6 +93,7 @@ def load_encoder_weights(encoder: nn.Module, path: Path) -> None:
     usable = {k: v for k, v in matched.items() if v.shape == own[k].shape}
     if not usable:
         raise DistilkitError(f"--pretrained {path}: no tensor in it matches this model's encoder")
-    encoder.load_state_dict(usable, strict=False)
+    # nn.Module's own method: smp's MixVisionTransformerEncoder overrides load_state_dict without `strict`
+    nn.Module.load_state_dict(encoder, usable, strict=False)
     if len(usable) < len(own):
         warn(f"--pretrained {path}: loaded {len(usable)} of {len(own)} encoder tensors; the rest stay random")
