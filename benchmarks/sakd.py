@@ -19,11 +19,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _doc import machine, teacher_task_args, write_block  # noqa: E402
+from _doc import finished, machine, teacher_task_args, write_block  # noqa: E402
 
 from distilkit.data import build_dataset  # noqa: E402
 from distilkit.engine.config import TrainConfig  # noqa: E402
 from distilkit.engine.trainer import run_training  # noqa: E402
+from distilkit.methods.sakd import DEFAULTS as SAKD_DEFAULTS  # noqa: E402
 from distilkit.methods.sakd import run_length  # noqa: E402
 from distilkit.selection.adaptive import selection_size  # noqa: E402
 from distilkit.selection.dpp import greedy_map, quality_diversity_kernel  # noqa: E402
@@ -36,7 +37,7 @@ def arms(epochs: int, n: int, args) -> list[tuple[str, str, str, dict, int]]:
     full = round(epochs * n / args.batch)
     rows = [("kd", "full KD", "kd", {}, full)]
     for r in args.ratios:
-        sakd = {"ratio": r, "epochs": epochs, "select_every": args.select_every}
+        sakd = {**SAKD_DEFAULTS, "ratio": r, "epochs": epochs, "select_every": args.select_every}  # as its run saves
         steps = run_length(epochs, selection_size(n, r), args.batch)
         rows.append((f"sakd{r}", f"SAKD r = {r}", "sakd", sakd, steps))
         if args.controls:
@@ -45,7 +46,10 @@ def arms(epochs: int, n: int, args) -> list[tuple[str, str, str, dict, int]]:
     return rows
 
 
-def run_task(task: str, data: str, root, teacher: str, epochs: int, imgsz, args) -> dict:
+def run_task(task: str, data: str, root, teacher: str, epochs: int, imgsz, args, prior: dict) -> dict:
+    """Every arm on one task. An arm in `prior` (--reuse: the saved results of an earlier run with the same
+    --tag) whose run directory holds a finished run of exactly this experiment is not trained again; it keeps
+    the mIoU and the time measured then."""
     n = len(build_dataset(data, "train", root))
     common = dict(data=data, data_root=root, model=args.student, pretrained=args.pretrained, imgsz=imgsz,
                   batch=args.batch, lr=args.lr, workers=args.workers, device="cpu", seed=args.seed)  # fmt: skip
@@ -54,8 +58,13 @@ def run_task(task: str, data: str, root, teacher: str, epochs: int, imgsz, args)
         # SAKD sets its own length from epochs and r (as here); every arm warms up for a tenth of its steps
         cfg = TrainConfig(command="bench-sakd", method=method, iters=it, val_every=10**9, warmup=it // 10,
                           method_args={"teacher": teacher, "temperature": 4.0, **extra}, **common)  # fmt: skip
+        name = f"{task}-{key}{args.tag}"
+        if (task, key) in prior and finished(Path("runs") / "bench-sakd" / name, cfg):
+            out["imgsz"], arm = prior[task, key]
+            out["arms"].append({**arm, "reused": True})
+            continue
         start = time.perf_counter()
-        results, _, m = run_training(cfg, name=f"{task}-{key}{args.tag}", exist_ok=True)
+        results, _, m = run_training(cfg, name=name, exist_ok=True)
         out["imgsz"] = list(m.imgsz)  # the crop every arm trains on (the teacher's size unless given)
         out["arms"].append({"key": key, "label": label, "miou": results["miou"], "train_s": results["train_time_s"],
                             "iters": m.cfg.iters, "wall_s": time.perf_counter() - start})  # fmt: skip
@@ -85,18 +94,23 @@ def main() -> None:
     p.add_argument("--pretrained", help="student encoder init (a weights file), in every arm")
     p.add_argument("--controls", action="store_true", help="add full KD at SAKD's steps and SAKD's random subset")
     p.add_argument("--tag", default="", help="suffix of the run directories and the docs block (--tag=-x)")
+    p.add_argument("--reuse", action="store_true", help="keep the arms an earlier run with this --tag finished")
     args = p.parse_args()
+
+    saved = Path("runs") / "bench-sakd" / f"results{args.tag}.json"
+    prior = {}
+    if args.reuse and saved.is_file():
+        prior = {(r["task"], a["key"]): (r["imgsz"], a) for r in json.loads(saved.read_text()) for a in r["arms"]}
 
     synth_size = tuple(args.synth_imgsz) if args.synth_imgsz else None
     rows = (
-        [run_task("synth", "synth-gta", None, args.synth_teacher, args.synth_epochs, synth_size, args)]
+        [run_task("synth", "synth-gta", None, args.synth_teacher, args.synth_epochs, synth_size, args, prior)]
         if args.synth_epochs
         else []
     )
     if args.camvid and args.camvid_teacher:
         rows.append(run_task("camvid", "camvid-day", args.camvid, args.camvid_teacher, args.camvid_epochs,
-                             tuple(args.camvid_imgsz), args))  # fmt: skip
-    saved = Path("runs") / "bench-sakd" / f"results{args.tag}.json"
+                             tuple(args.camvid_imgsz), args, prior))  # fmt: skip
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(rows, indent=2))
 
@@ -108,7 +122,13 @@ def main() -> None:
         + f"), pixel KD (T = 4) as the base loss, batch "
         f"{args.batch}, the same seed and number of epochs for every row; SAKD's time includes its difficulty "
         f"passes (at half resolution, every {args.select_every} epoch(s)) and the DPP selection (every epoch); "
-        "evaluation is excluded. mIoU (%) on the val split:",
+        "evaluation is excluded"
+        + (
+            ", and an arm marked (reused) keeps the time and mIoU of the earlier run with this tag that trained it"
+            if any(a.get("reused") for r in rows for a in r["arms"])
+            else ""
+        )
+        + ". mIoU (%) on the val split:",
         "",
         "| data | method | epochs | iterations | train s / epoch | time vs full KD | mIoU | mIoU - full KD |",
         "|---|---|---|---|---|---|---|---|",
@@ -117,7 +137,8 @@ def main() -> None:
         kd = r["arms"][0]
         for v in r["arms"]:
             data = f"{names[r['task']]} ({r['n']} images, {'x'.join(map(str, r['imgsz']))})"
-            lines.append(f"| {data} | {v['label']} | {r['epochs']} | {v['iters']} | "
+            label = v["label"] + (" (reused)" if v.get("reused") else "")
+            lines.append(f"| {data} | {label} | {r['epochs']} | {v['iters']} | "
                          f"{v['train_s'] / r['epochs']:.0f} | {v['train_s'] / kd['train_s']:.2f}x | "
                          f"{100 * v['miou']:.1f} | {100 * (v['miou'] - kd['miou']):+.1f} |")  # fmt: skip
     if not args.tag:  # a tagged run is a variant of the main block and does not repeat its DPP timings
