@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _doc import finished, machine, teacher_task_args, write_block  # noqa: E402
 
 from distilkit.data import build_dataset  # noqa: E402
+from distilkit.engine.checkpoint import read_meta  # noqa: E402
 from distilkit.engine.config import TrainConfig  # noqa: E402
 from distilkit.engine.trainer import run_training  # noqa: E402
 from distilkit.methods.sakd import DEFAULTS as SAKD_DEFAULTS  # noqa: E402
@@ -53,19 +54,18 @@ def run_task(task: str, data: str, root, teacher: str, epochs: int, imgsz, args,
     n = len(build_dataset(data, "train", root))
     common = dict(data=data, data_root=root, model=args.student, pretrained=args.pretrained, imgsz=imgsz,
                   batch=args.batch, lr=args.lr, workers=args.workers, device="cpu", seed=args.seed)  # fmt: skip
-    out = {"task": task, "n": n, "epochs": epochs, "imgsz": None, "arms": []}
+    # the crop every arm trains on: the teacher's size unless given (as the distillation methods choose it)
+    out = {"task": task, "n": n, "epochs": epochs, "imgsz": list(imgsz or read_meta(teacher)["imgsz"]), "arms": []}
     for key, label, method, extra, it in arms(epochs, n, args):
         # SAKD sets its own length from epochs and r (as here); every arm warms up for a tenth of its steps
         cfg = TrainConfig(command="bench-sakd", method=method, iters=it, val_every=10**9, warmup=it // 10,
                           method_args={"teacher": teacher, "temperature": 4.0, **extra}, **common)  # fmt: skip
         name = f"{task}-{key}{args.tag}"
         if (task, key) in prior and finished(Path("runs") / "bench-sakd" / name, cfg):
-            out["imgsz"], arm = prior[task, key]
-            out["arms"].append({**arm, "reused": True})
+            out["arms"].append({**prior[task, key], "reused": True})
             continue
         start = time.perf_counter()
         results, _, m = run_training(cfg, name=name, exist_ok=True)
-        out["imgsz"] = list(m.imgsz)  # the crop every arm trains on (the teacher's size unless given)
         out["arms"].append({"key": key, "label": label, "miou": results["miou"], "train_s": results["train_time_s"],
                             "iters": m.cfg.iters, "wall_s": time.perf_counter() - start})  # fmt: skip
     return out
@@ -100,7 +100,7 @@ def main() -> None:
     saved = Path("runs") / "bench-sakd" / f"results{args.tag}.json"
     prior = {}
     if args.reuse and saved.is_file():
-        prior = {(r["task"], a["key"]): (r["imgsz"], a) for r in json.loads(saved.read_text()) for a in r["arms"]}
+        prior = {(r["task"], a["key"]): a for r in json.loads(saved.read_text()) for a in r["arms"]}
 
     synth_size = tuple(args.synth_imgsz) if args.synth_imgsz else None
     rows = (
