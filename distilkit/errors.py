@@ -11,9 +11,10 @@ class DistilkitError(Exception):
 
 def one_line(error: BaseException) -> str:
     """The user's message of `error`, also when a DataLoader worker re-raised it with the worker's traceback
-    folded into the text ("Caught DistilkitError in DataLoader worker ... Original Traceback ...")."""
+    folded into the text ("Caught DistilkitError in DataLoader worker ... Original Traceback ..."), and always
+    one line."""
     text = str(error).strip()
     if "Original Traceback" in text:
         last = text.splitlines()[-1]
         text = last.split(": ", 1)[1] if last.startswith(type(error).__module__) else last
-    return text
+    return text.splitlines()[0] if text else text  # a library's multi-line text inside a message: its first line

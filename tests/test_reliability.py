@@ -200,6 +200,9 @@ CASES: dict[str, tuple[Callable, str, bool]] = {
     "unknown SAKD base": (
         lambda t, d, c: ["distill", "sakd", "--teacher", str(c), "--base", "mse", "--data", "folder",
                          "--data-root", str(d), *TINY], "--base", True),  # fmt: skip
+    "student encoder weights file that holds no weights (distill sakd --pretrained)": (
+        lambda t, d, c: ["distill", "sakd", "--teacher", str(c), "--pretrained", str(make(t / "enc.pth", b"v1\n")),
+                         "--data", "folder", "--data-root", str(d), *TINY], "cannot read weights", True),  # fmt: skip
     "unknown SAKD selection": (
         lambda t, d, c: ["distill", "sakd", "--teacher", str(c), "--selection", "best", "--data", "folder",
                          "--data-root", str(d), *TINY], "--selection", True),  # fmt: skip

@@ -84,7 +84,11 @@ def load_encoder_weights(encoder: nn.Module, path: Path) -> None:
             state = torch.load(path, map_location="cpu", weights_only=True)
             state = state.get("state_dict", state) if isinstance(state, dict) else state
     except Exception as e:  # corrupt files raise from several layers (safetensors, zipfile, unpickler)
-        raise DistilkitError(f"--pretrained {path}: cannot read weights ({type(e).__name__}: {e})") from None
+        # not torch's own text: several lines, one of them advising weights_only=False on an untrusted file
+        raise DistilkitError(
+            f"--pretrained {path}: cannot read weights: not a .safetensors file nor a state dict that loads with "
+            f"weights_only=True ({type(e).__name__})"
+        ) from None
     own = encoder.state_dict()
     for prefix in ("", "encoder.", "net.encoder.", "module.", "backbone."):
         matched = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix) and k[len(prefix) :] in own}
