@@ -180,6 +180,8 @@ def test_evaluation_does_not_move_the_global_rng(tiny_model):
 
 
 def test_pretrained_local_file_and_offline_fallback(tmp_path, monkeypatch, capsys):
+    import socket
+
     import segmentation_models_pytorch as smp
     from safetensors.torch import save_file
 
@@ -195,17 +197,31 @@ def test_pretrained_local_file_and_offline_fallback(tmp_path, monkeypatch, capsy
         create_model("unet-resnet18", num_classes=3, pretrained=str(tmp_path / "missing.pth"))
 
     real = smp.create_model
+    downloads = []
 
     def offline(*args, encoder_weights=None, **kwargs):
         if encoder_weights is not None:
+            downloads.append(encoder_weights)
             raise OSError("Temporary failure in name resolution")
         return real(*args, encoder_weights=None, **kwargs)
 
     monkeypatch.setattr(smp, "create_model", offline)
+    # a name that resolves but a download that fails: smp is asked, its failure is one line
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [("resolved",)])
     model = create_model("unet-resnet18", num_classes=3, pretrained="imagenet")
     err = capsys.readouterr().err
-    assert "could not download imagenet weights" in err and "random init" in err and "Traceback" not in err
-    assert model.eval()(torch.randn(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+    assert downloads == ["imagenet"]
+    assert "could not download ImageNet weights" in err and "random init" in err and "Traceback" not in err
+    assert model.eval()(torch.randn(1, 3, 64, 64)).shape == (1, 3, 64, 64) and model.encoder_init is None
+
+    # no name resolution at all (this machine): one line at once, the hub client (and its retries) never runs
+    def unresolved(*args, **kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unresolved)
+    create_model("unet-resnet18", num_classes=3, pretrained="imagenet")
+    err = capsys.readouterr().err
+    assert downloads == ["imagenet"] and err.count("\n") == 1 and "no network" in err and "random init" in err
 
 
 def test_amp_and_grad_clip_train_on_cpu(tiny_data, tmp_path, monkeypatch):

@@ -30,6 +30,7 @@ def model_meta(
         "format_version": FORMAT_VERSION,
         "distilkit_version": __version__,
         "arch": model.arch,
+        "encoder_init": getattr(model, "encoder_init", None),  # where the encoder's initial weights came from
         "num_classes": info.num_classes,
         "class_names": list(info.class_names),
         "palette": [list(c) for c in info.palette],
@@ -130,6 +131,7 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
             f"({len(missing)} missing, {len(unexpected)} unexpected, {len(reshaped)} reshaped tensors)"
         )
     model.load_state_dict(state)
+    model.encoder_init = meta.get("encoder_init")  # kept through fine-tuning and distillation
     return model.to(device).eval(), meta
 
 

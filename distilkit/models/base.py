@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from distilkit.errors import DistilkitError
-from distilkit.utils.console import warn
+from distilkit.models import pretrained as pretrained_weights
+from distilkit.models.registry import register_model
 
 
 class SegModel(nn.Module):
@@ -23,6 +23,7 @@ class SegModel(nn.Module):
         super().__init__()
         self.net = net
         self.arch: dict = {}
+        self.encoder_init: dict | None = None  # where the encoder's initial weights came from (checkpoint metadata)
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
         stages = self.net.encoder(x)
@@ -46,58 +47,35 @@ class SegModel(nn.Module):
 
 
 def build_smp(arch: str, encoder: str, num_classes: int, pretrained: str | None, **kwargs) -> SegModel:
-    """An smp model with the `pretrained` rule: 'imagenet' downloads (offline: warn, random init); a path loads."""
+    """An smp model whose encoder starts as `pretrained` says (see `distilkit.models.pretrained`)."""
     import segmentation_models_pytorch as smp
 
-    net = None
+    def create(weights: str | None) -> nn.Module:
+        return smp.create_model(arch, encoder_name=encoder, encoder_weights=weights, classes=num_classes, **kwargs)
+
+    net, record = create(None), None
     if pretrained == "imagenet":
-        try:
-            net = smp.create_model(
-                arch, encoder_name=encoder, encoder_weights="imagenet", classes=num_classes, **kwargs
-            )
-        except Exception as e:  # smp / huggingface raise many network error types; all mean "could not get it"
-            warn(
-                f"could not download imagenet weights for {encoder} ({type(e).__name__}); using random init. "
-                "Pass --pretrained PATH to a local encoder weights file to use one."
-            )
-    if net is None:
-        net = smp.create_model(arch, encoder_name=encoder, encoder_weights=None, classes=num_classes, **kwargs)
-    if pretrained not in (None, "imagenet"):
-        load_encoder_weights(net.encoder, Path(pretrained))
+        record = pretrained_weights.load_offline(net.encoder, encoder)  # None: no installed package has them
+        if record is None:
+            downloaded, record = pretrained_weights.download(create, encoder)
+            net = downloaded or net
+    elif pretrained:
+        record = pretrained_weights.load_encoder_weights(net.encoder, Path(pretrained))
     head = net.segmentation_head
     for i, layer in enumerate(head):
         if isinstance(layer, nn.Upsample):  # SegModel.forward resizes to the input, from a contiguous map
             head[i] = nn.Identity()
-    return SegModel(net)
+    model = SegModel(net)
+    model.encoder_init = record
+    return model
 
 
-def load_encoder_weights(encoder: nn.Module, path: Path) -> None:
-    """Load a local encoder state dict (.safetensors, or .pth/.pt read with weights_only=True)."""
-    if not path.is_file():
-        raise DistilkitError(f"--pretrained {path}: no such file (use 'imagenet' or a local weights file)")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+def register_smp_family(arch: str, prefix: str, encoders: dict[str, str], what: str) -> None:
+    """Register `<prefix>-<short>` for each encoder: smp's `arch` decoder on that encoder."""
+    for short, encoder in encoders.items():
 
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            state = state.get("state_dict", state) if isinstance(state, dict) else state
-    except Exception as e:  # corrupt files raise from several layers (safetensors, zipfile, unpickler)
-        # not torch's own text: several lines, one of them advising weights_only=False on an untrusted file
-        raise DistilkitError(
-            f"--pretrained {path}: cannot read weights: not a .safetensors file nor a state dict that loads with "
-            f"weights_only=True ({type(e).__name__})"
-        ) from None
-    own = encoder.state_dict()
-    for prefix in ("", "encoder.", "net.encoder.", "module.", "backbone."):
-        matched = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix) and k[len(prefix) :] in own}
-        if matched:
-            break
-    usable = {k: v for k, v in matched.items() if v.shape == own[k].shape}
-    if not usable:
-        raise DistilkitError(f"--pretrained {path}: no tensor in it matches this model's encoder")
-    # nn.Module's own method: smp's MixVisionTransformerEncoder overrides load_state_dict without `strict`
-    nn.Module.load_state_dict(encoder, usable, strict=False)
-    if len(usable) < len(own):
-        warn(f"--pretrained {path}: loaded {len(usable)} of {len(own)} encoder tensors; the rest stay random")
+        def build(num_classes: int, pretrained: str | None = None, _encoder: str = encoder) -> SegModel:
+            return build_smp(arch, _encoder, num_classes, pretrained)
+
+        build.__doc__ = f"{what} on a {short} encoder."
+        register_model(f"{prefix}-{short}")(build)

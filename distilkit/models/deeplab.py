@@ -1,10 +1,7 @@
-"""DeepLabV3+ through smp."""
+"""DeepLabV3+ through smp (output stride 16, ASPP, stride-4 logits)."""
 
-from distilkit.models.base import SegModel, build_smp
-from distilkit.models.registry import register_model
+from distilkit.models.base import register_smp_family
+from distilkit.models.encoders import EFFICIENTNET_LITE
 
-
-@register_model("deeplabv3plus-resnet50")
-def deeplabv3plus_resnet50(num_classes: int, pretrained: str | None = None) -> SegModel:
-    """DeepLabV3+ on ResNet-50 (output stride 16, ASPP, stride-4 logits)."""
-    return build_smp("deeplabv3plus", "resnet50", num_classes, pretrained)
+ENCODERS = {"resnet50": "resnet50", **EFFICIENTNET_LITE}
+register_smp_family("deeplabv3plus", "deeplabv3plus", ENCODERS, "DeepLabV3+ (ASPP, stride-4 logits)")

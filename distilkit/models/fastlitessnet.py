@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from distilkit.models.base import SegModel, load_encoder_weights
+from distilkit.models.base import SegModel
+from distilkit.models.pretrained import load_encoder_weights
 from distilkit.models.registry import register_model
 from distilkit.utils.console import warn
 
@@ -144,5 +145,5 @@ def fastlitessnet(num_classes: int, pretrained: str | None = None, width: float 
     if pretrained == "imagenet":
         warn("fastlitessnet has no imagenet weights; using random init (or pass --pretrained PATH)")
     elif pretrained:
-        load_encoder_weights(model.net.encoder, Path(pretrained))
+        model.encoder_init = load_encoder_weights(model.net.encoder, Path(pretrained))
     return model
