@@ -20,7 +20,7 @@ def test_help_imports_no_torch():
     code = "import sys, distilkit.cli; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
     commands = ([], ["train-teacher"], ["evaluate"], ["predict"], ["fps"], ["export-onnx"],
-                *(["distill", m] for m in ("duda", "sdd", "hdl", "sakd")))  # fmt: skip
+                *(["distill", m] for m in ("duda", "sdd", "hdl", "sakd", "cwd")))  # fmt: skip
     for args in commands:
         out = subprocess.run([sys.executable, "-m", "distilkit", *args, "--help"], capture_output=True, text=True)
         assert out.returncode == 0 and "Usage" in out.stdout, args

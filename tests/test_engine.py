@@ -230,12 +230,14 @@ def test_amp_and_grad_clip_train_on_cpu(tiny_data, tmp_path, monkeypatch):
     assert 0 <= results["miou"] <= 1 and (run_dir / "weights/best.safetensors").is_file()
 
 
-@pytest.mark.parametrize("method", ["kd", "sdd", "hdl", "sakd"])
+@pytest.mark.parametrize("method", ["kd", "sdd", "hdl", "sakd", "cwd"])
 def test_distill_resume_equals_uninterrupted(method, tiny_data, tiny_ckpt, tmp_path, monkeypatch):
     """A distillation run cut after its step-3 save and resumed ends with the same student, bitwise on CPU
     (HDL's adapters and SAKD's selections, alphas and counts travel in the training state)."""
     monkeypatch.chdir(tmp_path)
     args = {"teacher": str(tiny_ckpt), "epochs": 4, "ratio": 0.5}
+    if method == "cwd":  # with the feature term: its adapter travels in the training state too
+        args["feature_weight"] = 1.0
 
     def cfg():
         return tiny_cfg(tiny_data, method=method, model="fastlitessnet", model_args={"width": 0.25},

@@ -1,9 +1,11 @@
-"""`distilkit distill {duda,sakd,hdl,sdd}`: the distillation methods, one subcommand each."""
+"""`distilkit distill {duda,sakd,hdl,sdd,cwd}`: the distillation methods, one subcommand each."""
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -26,7 +28,7 @@ from distilkit.cli.options import (
     user_errors,
 )
 
-app = typer.Typer(help="Distil a teacher into a student with one of four methods.", no_args_is_help=True)
+app = typer.Typer(help="Distil a teacher into a student (duda, sakd, hdl, sdd, cwd).", no_args_is_help=True)
 
 DUDA_PRESETS = {
     # the paper: 40k + 40k iterations, 512x512 crops, batch 2, MiT-B5 -> MiT-B0, AdamW 6e-5 (head x10)
@@ -211,7 +213,7 @@ def sakd(
     data: Data = "synth-gta",
     student: Annotated[str, _opt("Student architecture from the registry.", "--student")] = "segformer-b0",
     pretrained: Pretrained = None,
-    base: Annotated[str, _opt("Base distillation loss: kd, sdd or hdl.", "--base")] = "kd",
+    base: Annotated[str, _opt("Base distillation loss: kd, sdd, hdl or cwd.", "--base")] = "kd",
     selection: Annotated[
         str, _opt("dpp (the method) or random (its ablation: a uniform subset of the same size).", "--selection")
     ] = "dpp",
@@ -359,67 +361,97 @@ def hdl(
     _distill("hdl", "HDL", resume, args, train, dict(name=name, out=out, exist_ok=exist_ok, device=device))
 
 
-@app.command("sdd")
-@user_errors
-def sdd(
-    teacher: Teacher = None,
-    data: Data = "synth-gta",
-    student: Annotated[str, _opt("Student architecture from the registry.", "--student")] = "segformer-b0",
-    pretrained: Pretrained = None,
-    scales: Annotated[
-        list[int] | None, _opt("Region scales M (repeat: --scales 1 --scales 2 ...).", "--scales")
-    ] = None,
-    beta: Annotated[float, _opt("Weight of complementary regions.", "--beta")] = 2.0,
-    temperature: Temperature = 4.0,
-    kd_weight: KdWeight = 1.0,
-    sdd_weight: Annotated[float, _opt("Weight of the SDD term.", "--sdd-weight")] = 1.0,
-    val_data: ValData = None,
-    iters: Iters = 1000,
-    lr: Lr = 6e-4,
-    warmup: Warmup = 100,
-    val_every: ValEvery = 250,
-    resume: Resume = None,
-    jitter: Jitter = 0.2,
-    hue: Hue = 0.0,
-    grey: Grey = 0.0,
-    imgsz: ImgSz = None,
-    batch: Annotated[int, _opt("Images per step.", "--batch")] = 8,
-    amp: Amp = False,
-    seed: Seed = 0,
-    device: Device = "auto",
-    workers: Workers = 2,
-    skip_bad: SkipBad = False,
-    data_root: DataRoot = None,
-    out: Out = None,
-    name: Name = "exp",
-    exist_ok: ExistOk = False,
-) -> None:
-    """Scale decoupled distillation: CE + pixel KD + KD on multi-scale region logits."""
-    args = dict(
-        aug=augment(jitter, hue, grey),
-        teacher=teacher,
-        scales=list(scales or [1, 2, 4]),
-        beta=beta,
-        temperature=temperature,
-        kd_weight=kd_weight,
-        sdd_weight=sdd_weight,
-    )
-    train = dict(
-        data=data,
-        val_data=val_data,
-        model=student,
-        pretrained=pretrained,
-        iters=iters,
-        lr=lr,
-        warmup=warmup,
-        val_every=val_every,
-        imgsz=imgsz,
-        batch=batch,
-        amp=amp,
-        seed=seed,
-        device=device,
-        workers=workers,
-        skip_bad=skip_bad,
-        data_root=data_root,
-    )
-    _distill("sdd", "SDD", resume, args, train, dict(name=name, out=out, exist_ok=exist_ok, device=device))
+# ---- logit/feature distillation commands generated from a table: a new method is one row ----------------------
+@dataclass(frozen=True)
+class DistillCommand:
+    """A `distill NAME` command: the shared options plus `options` (flag name -> (type, default, help)), each
+    of which goes into method_args under its Python name."""
+
+    label: str
+    doc: str
+    options: dict[str, tuple[Any, Any, str]]
+    student: str = "segformer-b0"
+    lr: float = 6e-4
+
+
+COMMANDS = {
+    "sdd": DistillCommand(
+        "SDD",
+        "Scale decoupled distillation: CE + pixel KD + KD on multi-scale region logits.",
+        {
+            "scales": (list[int], [1, 2, 4], "Region scales M (repeat: --scales 1 --scales 2 ...)."),
+            "beta": (float, 2.0, "Weight of complementary regions."),
+            "temperature": (float, 4.0, "KD temperature."),
+            "kd_weight": (float, 1.0, "Weight of pixel KD on logits."),
+            "sdd_weight": (float, 1.0, "Weight of the SDD term."),
+        },
+    ),
+    "cwd": DistillCommand(
+        "CWD",
+        "Channel-wise distillation: CE + KL between each channel's spatial distributions (teacher || student).",
+        {
+            "tau": (float, 1.0, "Temperature of each channel's spatial softmax."),
+            "cwd_weight": (float, 5.0, "Weight of CWD on the logit maps."),
+            "feature_weight": (float, 0.0, "Weight of CWD on the deepest encoder features through a 1x1 adapter."),
+            "kd_weight": (float, 0.0, "Weight of pixel KD on logits."),
+            "temperature": (float, 4.0, "Pixel KD temperature."),
+        },
+    ),
+}
+
+
+def _shared_options(spec: DistillCommand) -> list[tuple[str, Any, Any]]:
+    """(name, annotation, default) of the options every generated command has, in --help order."""
+    return [
+        ("teacher", Teacher, None),
+        ("data", Data, "synth-gta"),
+        ("student", Annotated[str, _opt("Student architecture from the registry.", "--student")], spec.student),
+        ("pretrained", Pretrained, None),
+        ("val_data", ValData, None),
+        ("iters", Iters, 1000),
+        ("lr", Lr, spec.lr),
+        ("warmup", Warmup, 100),
+        ("val_every", ValEvery, 250),
+        ("resume", Resume, None),
+        ("jitter", Jitter, 0.2),
+        ("hue", Hue, 0.0),
+        ("grey", Grey, 0.0),
+        ("imgsz", ImgSz, None),
+        ("batch", Annotated[int, _opt("Images per step.", "--batch")], 8),
+        ("amp", Amp, False),
+        ("seed", Seed, 0),
+        ("device", Device, "auto"),
+        ("workers", Workers, 2),
+        ("skip_bad", SkipBad, False),
+        ("data_root", DataRoot, None),
+        ("out", Out, None),
+        ("name", Name, "exp"),
+        ("exist_ok", ExistOk, False),
+    ]
+
+
+def _make_command(method: str, spec: DistillCommand):
+    shared = _shared_options(spec)
+    own = [(k, Annotated[t, _opt(h, "--" + k.replace("_", "-"))], d) for k, (t, d, h) in spec.options.items()]
+    run_keys = ("name", "out", "exist_ok", "device")
+
+    @user_errors
+    def command(**kw) -> None:
+        args = {"aug": augment(kw.pop("jitter"), kw.pop("hue"), kw.pop("grey")), "teacher": kw.pop("teacher")}
+        args |= {k: kw.pop(k) for k in spec.options}
+        run = {k: kw[k] for k in run_keys}
+        resume = kw.pop("resume")
+        train = {k: v for k, v in kw.items() if k not in run_keys[:3]}
+        train["model"] = train.pop("student")
+        _distill(method, spec.label, resume, args, train, run)
+
+    params = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=a, default=d)
+              for n, a, d in shared[:4] + own + shared[4:]]  # fmt: skip
+    command.__signature__ = inspect.Signature(params)
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = spec.doc
+    return command
+
+
+for _method, _spec in COMMANDS.items():
+    app.command(_method)(_make_command(_method, _spec))

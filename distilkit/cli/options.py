@@ -26,7 +26,10 @@ DataRoot = Annotated[Path | None, typer.Option("--data-root", help="Where datase
 Amp = Annotated[bool, typer.Option("--amp", help="Mixed precision: bf16 on CPU, fp16 on CUDA.")]
 Pretrained = Annotated[
     str | None,
-    typer.Option("--pretrained", help="Encoder init of the trained model: 'imagenet' (download) or a weights file."),
+    typer.Option(
+        "--pretrained",
+        help="Encoder init: 'imagenet' (offline for efficientnet-lite encoders, else a download) or a weights file.",
+    ),
 ]
 # photometric augmentation of the labelled training crops (source crops, for adaptation methods)
 Jitter = Annotated[float, typer.Option("--jitter", help="Brightness/contrast/saturation jitter strength (0: off).")]

@@ -2,7 +2,7 @@
 
 Each epoch: a difficulty pass (teacher and student on interrupted images, no gradient) gives every image an
 easiness; easiness sets a per-image distillation strength alpha and the quality of a quality-diversity DPP
-that picks round(r N) images to train on. The base method (kd, sdd or hdl) supplies per-image CE and
+that picks round(r N) images to train on. The base method (kd, sdd, hdl or cwd) supplies per-image CE and
 distillation terms; SAKD weights them (1 - alpha_i) CE_i + alpha_i D_i. The selection is the loader's epoch
 order and alpha a per-sample weight, so any base composes.
 """
@@ -23,7 +23,7 @@ from distilkit.selection.adaptive import easiness, interrupt, interruption_rate,
 from distilkit.selection.dpp import greedy_map, quality_diversity_kernel
 from distilkit.utils.console import console
 
-BASES = ("kd", "sdd", "hdl")
+BASES = ("kd", "sdd", "hdl", "cwd")
 SELECTIONS = ("dpp", "random")  # random: the ablation of the DPP (a seeded uniform subset of the same size)
 DEFAULTS = dict(base="kd", selection="dpp", ratio=0.5, epochs=10, select_every=1, theta=0.9, grid=4, eta=0.5,
                 lam=0.1, gamma=0.5, difficulty_scale=0.5, difficulty_batch=32)  # fmt: skip

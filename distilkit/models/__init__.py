@@ -3,7 +3,7 @@
 Importing this package registers the built-in families; adding one means one file with `@register_model`.
 """
 
-from distilkit.models import deeplab, fastlitessnet, fpn, segformer, unet  # noqa: F401  (registration)
+from distilkit.models import deeplab, fastlitessnet, fpn, pspnet, segformer, unet  # noqa: F401  (registration)
 from distilkit.models.base import SegModel
 from distilkit.models.registry import create_model, model_names, register_model
 
