@@ -1,12 +1,12 @@
 """distilkit measured against its own baselines, side by side in one run on this machine.
 
-1. cost: for every method (train-teacher / source-only, pixel KD, SDD, HDL, SAKD, DUDA) one engine step on
+1. cost: for every method (train-teacher / source-only, pixel KD, SDD, HDL, CWD, SAKD, DUDA) one engine step on
    real batches against the sum of the bare forward (and backward) passes its networks make in that step,
    replayed alone (target: at most 1.15x); images/s, seconds per epoch and peak memory (a fresh process
    per method, so each peak is its own).
 2. inference: teachers and students in eager PyTorch and onnxruntime, latency, GFLOPs and the achieved
    GFLOP/s against this CPU's measured fp32 matmul peak.
-3. accuracy: target mIoU of the source-only student, pixel KD, SDD, HDL, SAKD and DUDA students and their
+3. accuracy: target mIoU of the source-only student, pixel KD, SDD, HDL, CWD, SAKD and DUDA students and their
    teacher, on synth-gta -> synth-city (and CamVid day -> dusk with --camvid), all from the same teacher.
 
     python benchmarks/run.py                          # cost + inference; written to docs/benchmarks.md
@@ -38,8 +38,8 @@ from distilkit.engine.trainer import Trainer, run_training  # noqa: E402
 from distilkit.methods import build_method  # noqa: E402
 from distilkit.models import create_model  # noqa: E402
 
-METHODS = ["supervised", "kd", "sdd", "hdl", "sakd", "duda"]
-LABELS = {"supervised": "source-only (train-teacher)", "kd": "pixel KD", "sdd": "SDD", "hdl": "HDL",
+METHODS = ["supervised", "kd", "sdd", "hdl", "cwd", "sakd", "duda"]
+LABELS = {"supervised": "source-only (train-teacher)", "kd": "pixel KD", "sdd": "SDD", "hdl": "HDL", "cwd": "CWD",
           "sakd": "SAKD (r = 0.5, over KD)", "duda": "DUDA (stage 1: LT, LS, SS)"}  # fmt: skip
 
 
@@ -233,7 +233,7 @@ def accuracy_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) 
     last = Path("weights") / "last.safetensors"
     teacher = str(train("teacher", "supervised", args.teacher, iters=args.teacher_iters or 2 * args.iters) / last)
     source_only = str(train("source-only", "supervised", args.student) / last)
-    for m in ("kd", "sdd", "hdl"):
+    for m in ("kd", "sdd", "hdl", "cwd"):
         train(m, m, args.student, method_args={"teacher": teacher})
     # r = 0.5 and the epochs that make about as many images as the other runs (fewer images: a smaller r)
     images, n = args.iters * args.batch, len(build_dataset(src, "train", root))
@@ -255,7 +255,7 @@ def accuracy(args) -> tuple[list[str], dict]:
         tasks.append(("camvid", "camvid-day", "camvid-dusk", "train", args.camvid, tuple(args.camvid_imgsz)))
     results = {t[0]: accuracy_task(*t, args) for t in tasks}
     names = {"synth": "synth-gta -> synth-city (val)", "camvid": "CamVid day -> dusk (0001TP)"}
-    keys = ["teacher", "source-only", "kd", "sdd", "hdl", "sakd", "duda"]
+    keys = ["teacher", "source-only", "kd", "sdd", "hdl", "cwd", "sakd", "duda"]
     lines = [
         f"Teacher {args.teacher} ({args.teacher_iters or 2 * args.iters} iterations), students {args.student}, "
         f"{args.iters} iterations each (SAKD: the epochs of r = 0.5 selections that make about as many images; "

@@ -185,7 +185,8 @@ def test_fastlitessnet_exports_to_onnx(tmp_path):
 
     torch.manual_seed(0)
     model = create_model("fastlitessnet", SYNTH_INFO.num_classes, width=0.5).eval()
-    path = export_onnx(model, model_meta(model, SYNTH_INFO, (64, 128), "hdl"), tmp_path / "s.onnx")
+    path = tmp_path / "s.onnx"
+    export_onnx(model, model_meta(model, SYNTH_INFO, (64, 128), "hdl"), path)
     report = verify(model, path, [torch.randn(1, 3, 64, 128), torch.randn(2, 3, 96, 160)])
     assert report["passed"]
 

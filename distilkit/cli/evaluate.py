@@ -13,7 +13,8 @@ from distilkit.cli.options import Amp, Batch, DataRoot, Device, ExistOk, ImgSz, 
 @user_errors
 def evaluate(
     weights: Annotated[
-        Path | None, typer.Argument(help="A distilkit .safetensors checkpoint (default: newest best under runs/).")
+        Path | None,
+        typer.Argument(help="A .safetensors checkpoint or an exported .onnx (fp32, fp16, INT8; default: newest best)."),
     ] = None,
     data: Annotated[
         str | None, typer.Option("--data", help="Data set (default: the checkpoint's validation set).")
@@ -34,7 +35,8 @@ def evaluate(
 ) -> None:
     """Per-class IoU, mIoU, pixel and mean class accuracy, images/s: a rich table plus JSON, CSV and a plot."""
     from distilkit.data import build_dataset
-    from distilkit.engine.checkpoint import info_from_meta, load_model, resolve_weights
+    from distilkit.engine.checkpoint import info_from_meta, resolve_weights
+    from distilkit.engine.predictor import load_backend
     from distilkit.engine.report import eval_table, print_table, save_eval
     from distilkit.engine.validator import evaluate as run_eval
     from distilkit.utils.device import select_device
@@ -42,7 +44,7 @@ def evaluate(
 
     dev = select_device(device)
     weights = resolve_weights(weights)
-    model, meta = load_model(weights, dev)
+    model, meta = load_backend(weights, dev)  # a checkpoint, or the exported file itself
     data = data or meta.get("val_data") or meta["dataset"]
     dataset = build_dataset(data, split, data_root, skip_bad)
     size = tuple(imgsz) if imgsz else tuple(meta["imgsz"])

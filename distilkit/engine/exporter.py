@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -18,8 +20,9 @@ from distilkit.utils.files import atomic_write
 AXES = {0: "batch", 2: "height", 3: "width"}
 
 
-def export_onnx(model, meta: dict, path: Path, opset: int = 17, dynamic: bool = True, batch: int = 1) -> Path:
-    """Trace `model` at its training size (padded to a multiple of 32) and write a checked ONNX file."""
+def export_onnx(model, meta: dict, path: Path, opset: int = 17, dynamic: bool = True, batch: int = 1) -> dict:
+    """Trace `model` at its training size (padded to a multiple of 32) and write a checked ONNX file; returns
+    the metadata written into it."""
     import onnx
 
     x, _ = pad_to_multiple(torch.randn(batch, 3, *meta["imgsz"]), 32)
@@ -43,12 +46,13 @@ def export_onnx(model, meta: dict, path: Path, opset: int = 17, dynamic: bool = 
         atomic_write(path, write)
     except (RuntimeError, ValueError, onnx.checker.ValidationError) as e:
         raise DistilkitError(f"ONNX export failed at opset {opset}: {str(e).splitlines()[0]}") from None
-    return path
+    return meta
 
 
 @torch.no_grad()
 def verify(model, path: Path, inputs: list[torch.Tensor], min_agreement: float = 0.999) -> dict:
-    """onnxruntime against PyTorch: the largest absolute logit difference and the argmax agreement."""
+    """The ONNX file at `path` in onnxruntime against `model` (PyTorch, or another ONNX model): the largest
+    absolute logit difference and the argmax agreement."""
     session = OnnxModel(path, torch.device("cpu"))
     diffs, agree, total = [], 0, 0
     for x in inputs:
@@ -87,22 +91,84 @@ def real_image(meta: dict, data: str | None, data_root) -> np.ndarray:
     return generate(GAME, "val", 0)[0]
 
 
-def export_and_verify(
-    weights: Path, out: Path | None, opset: int, static: bool, batch: int, data: str | None, data_root, exist_ok: bool
-) -> dict:
-    """Export, check, then verify against PyTorch; raises if argmax agreement is under 99.9%."""
-    from distilkit.engine.checkpoint import load_model
+PRECISIONS = ("fp32", "fp16", "int8")
+# argmax agreement with the fp32 model under which an export fails: fp32 and fp16 only differ by rounding; INT8
+# rounds every activation to 256 levels, which flips pixels on class boundaries (measured: docs/benchmarks.md)
+MIN_AGREEMENT = {"fp32": 0.999, "fp16": 0.995, "int8": 0.97}
 
+
+def export_and_verify(
+    weights: Path, out: Path | None, opset: int, static: bool, batch: int, data: str | None, data_root, exist_ok: bool,
+    precision: str = "fp32", calib: dict | None = None, min_agreement: float | None = None,
+) -> dict:  # fmt: skip
+    """Export, check, then verify: fp32 against PyTorch (random inputs and a real image); fp16 and INT8 against
+    that fp32 export on real images. Raises under the argmax agreement threshold, leaving no file behind.
+
+    `calib` (INT8): {"data", "split", "images", "method", "seed"}: `images` seeded images of that split calibrate;
+    the model is then checked on images of the data's val split (when calibration used another split)."""
+    from distilkit.engine.checkpoint import load_model
+    from distilkit.engine.quantize import CALIBRATION_METHODS, calibration_inputs, convert_fp16, quantize_int8
+
+    if precision not in PRECISIONS:
+        raise DistilkitError(f"unknown precision {precision}: expected one of {', '.join(PRECISIONS)}")
+    if precision == "int8" and calib["method"] not in CALIBRATION_METHODS:
+        raise DistilkitError(f"--calib-method {calib['method']}: expected one of {', '.join(CALIBRATION_METHODS)}")
+    threshold = min_agreement if min_agreement is not None else MIN_AGREEMENT[precision]
+    if not 0 < threshold <= 1:
+        raise DistilkitError(f"--min-agreement {threshold}: expected a fraction in (0, 1]")
     model, meta = load_model(weights, "cpu")
-    path = Path(out) if out else Path(weights).with_suffix(".onnx")
+    path = Path(out) if out else Path(weights).with_suffix(".onnx" if precision == "fp32" else f".{precision}.onnx")
     if path.exists() and not exist_ok:
         raise DistilkitError(f"{path} exists; pass --out PATH or --exist-ok to replace it")
-    export_onnx(model, meta, path, opset, dynamic=not static, batch=batch)
-    inputs = verification_inputs(meta, real_image(meta, data, data_root), dynamic=not static, batch=batch)
-    result = {"onnx": str(path), "opset": opset, "dynamic": not static, **verify(model, path, inputs)}
-    if not result["passed"]:
-        raise DistilkitError(
-            f"verification failed: onnxruntime agrees with PyTorch on {100 * result['argmax_agreement']:.3f}% "
-            f"of pixels (< 99.9%); max |logit diff| {result['max_abs_diff']:.2e}. Try another --opset"
-        )
+    real = real_image(meta, data, data_root)
+    calib_set, check = calibration_sets(meta, calib, data_root) if precision == "int8" else (None, None)
+    with tempfile.TemporaryDirectory() as tmp:  # the result reaches `path` only once it is verified
+        fp32, low = Path(tmp) / "fp32.onnx", Path(tmp) / f"{precision}.onnx"
+        written = export_onnx(model, {**meta, "precision": "fp32"}, fp32, opset, dynamic=not static, batch=batch)
+        inputs = verification_inputs(meta, real, dynamic=not static, batch=batch)
+        result = {"onnx": str(path), "opset": opset, "dynamic": not static, "precision": precision,
+                  **verify(model, fp32, inputs)}  # fmt: skip
+        _require(result, "onnxruntime agrees with PyTorch", MIN_AGREEMENT["fp32"], "Try another --opset")
+        if precision != "fp32":
+            lowmeta, hw = {**written, "precision": precision}, tuple(written["onnx"]["input_shape"][-2:])
+            if precision == "int8":
+                lowmeta["calibration"] = {k: calib[k] for k in ("data", "split", "images", "method", "seed")}
+                images = calibration_inputs(meta, calib_set, calib["images"], calib["seed"], hw)
+                quantize_int8(fp32, low, lowmeta, images, calib["method"])
+            else:
+                convert_fp16(fp32, low, lowmeta)
+            held_out = calibration_inputs(meta, check, min(8, len(check)), 0, hw) if check else [inputs[1][:1]]
+            vs = verify(OnnxModel(fp32, torch.device("cpu")), low, [torch.as_tensor(x) for x in held_out], threshold)
+            result |= {f"vs_fp32_{k}": v for k, v in vs.items()}
+            advice = "Calibrate on more images, try another --calib-method, or lower --min-agreement"
+            _require(vs, f"the {precision} model agrees with fp32", threshold, advice)
+        atomic_write(path, lambda p: shutil.copyfile(low if precision != "fp32" else fp32, p))
     return result
+
+
+def calibration_sets(meta: dict, calib: dict, data_root):
+    """(calibration set, held-out check set or None); `calib["data"]` None means the model's own data set."""
+    from distilkit.data import build_dataset
+
+    calib["data"] = calib.get("data") or meta.get("train_data") or meta["dataset"]
+    try:
+        dataset = build_dataset(calib["data"], calib["split"], data_root)
+    except DistilkitError as e:
+        raise DistilkitError(
+            f"INT8 calibration: {e} (choose the images with --calib-data NAME --data-root DIR)"
+        ) from None
+    check = None
+    if calib["split"] != "val":
+        try:
+            check = build_dataset(calib["data"], "val", data_root)
+        except DistilkitError:  # no val split: the verification image checks it
+            check = None
+    return dataset, check
+
+
+def _require(result: dict, what: str, threshold: float, advice: str) -> None:
+    if result["argmax_agreement"] < threshold:
+        raise DistilkitError(
+            f"verification failed: {what} on {100 * result['argmax_agreement']:.3f}% of pixels "
+            f"(< {100 * threshold:.1f}%); max |logit diff| {result['max_abs_diff']:.2e}. {advice}"
+        )

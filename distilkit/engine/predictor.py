@@ -49,7 +49,12 @@ class OnnxModel:
         out = self.session.run(None, {self.input: x.detach().float().cpu().numpy()})[0]
         return torch.from_numpy(out).to(x.device)
 
+    training = False  # the evaluation loop's train()/eval() bookkeeping: an exported model is always in eval
+
     def eval(self) -> OnnxModel:
+        return self
+
+    def train(self, mode: bool = True) -> OnnxModel:
         return self
 
 

@@ -159,8 +159,9 @@ class Trainer:
         self.history.append({"step": self.step, "val_miou": results["miou"]})
         metrics = {"miou": results["miou"], "pixel_acc": results["pixel_acc"], "step": self.step}
         meta = model_meta(
-            student, info, self.imgsz, self.cfg.method, metrics, val_data=self.method.val_dataset().info.name
-        )
+            student, info, self.imgsz, self.cfg.method, metrics, val_data=self.method.val_dataset().info.name,
+            train_data=self.cfg.data,  # the registry name: what INT8 export calibrates on by default
+        )  # fmt: skip
         save_model(self.weights / "last.safetensors", student, meta)
         if results["miou"] > self.best:
             self.best = results["miou"]
