@@ -4,9 +4,14 @@
    Target: the exported student runs >= 1.3x faster in onnxruntime than in eager PyTorch on the CPU.
 2. `predict` on a video (decode, inference, overlay, encode) against the bare model's frames/s on the
    same frames. Target: video predict keeps >= 80% of the bare model's frames/s.
+3. `--int8 CKPT ...`: each trained checkpoint exported fp32 and INT8 (`export-onnx --int8`), then eager PyTorch,
+   onnxruntime fp32 and onnxruntime INT8 side by side (interleaved rounds): latency, frames/s, file size, and
+   mIoU on the val split evaluated from each exported file; video predict with the INT8 file against its bare
+   frames/s. Targets: INT8 >= 1.8x the frames/s of fp32 onnxruntime at an mIoU drop <= 1.0; video >= 80%.
 
     python benchmarks/deploy.py                      # defaults: segformer-b5 / segformer-b0 at 512x512
     python benchmarks/deploy.py --quick              # CI-sized: small sizes, few iterations
+    python benchmarks/deploy.py --int8 runs/.../last.safetensors --data camvid --data-root ../shared/data/camvid
 """
 
 from __future__ import annotations
@@ -82,6 +87,114 @@ def video_throughput(
     }
 
 
+def int8_rows(ckpt: Path, args, workdir: Path) -> dict:
+    """One checkpoint: fp32 and INT8 exports, their latency beside eager PyTorch, size, mIoU and video rate."""
+    from distilkit.data import build_dataset
+    from distilkit.data.transforms import pad_to_multiple
+    from distilkit.engine.checkpoint import info_from_meta, load_model
+    from distilkit.engine.exporter import export_and_verify
+    from distilkit.engine.predictor import OnnxModel
+    from distilkit.engine.speed import measure_latency
+    from distilkit.engine.validator import evaluate
+
+    cpu = torch.device("cpu")
+    model, meta = load_model(ckpt)
+    files = {
+        "fp32": workdir / f"{ckpt.parent.parent.name}.onnx",
+        "int8": workdir / f"{ckpt.parent.parent.name}.int8.onnx",
+    }
+    calib = {"data": args.data, "split": "train", "images": args.calib_images, "method": args.calib_method, "seed": 0}
+    checks = {}
+    for precision, path in files.items():
+        r = export_and_verify(ckpt, path, 17, args.static, 1, args.data, args.data_root, True, precision, calib)
+        checks[precision] = r.get("vs_fp32_argmax_agreement")
+    runners = {"PyTorch fp32": model, **{f"onnxruntime {k}": OnnxModel(v, cpu) for k, v in files.items()}}
+    x, _ = pad_to_multiple(torch.randn(1, 3, *meta["imgsz"]), 32)
+    times = {k: [] for k in runners}
+    for _ in range(args.rounds):  # interleaved: a slow spell of the machine hits every variant alike
+        for name, fn in runners.items():
+            times[name].append(measure_latency(fn, x, cpu, 1, args.iters)["median_ms"])
+    val = build_dataset(args.data, "val", args.data_root)
+    info, size = info_from_meta(meta), tuple(meta["imgsz"])
+    miou = {k: 100 * evaluate(fn, val, info, size, cpu, 1, 0, show_progress=False)["miou"] for k, fn in runners.items()}
+    sizes = {"PyTorch fp32": ckpt.stat().st_size, **{f"onnxruntime {k}": v.stat().st_size for k, v in files.items()}}
+    video = video_rate(files["int8"], val, size, workdir)
+    return {"checkpoint": str(ckpt), "model": meta["arch"]["name"], "imgsz": list(x.shape[-2:]),
+            "median_ms": {k: statistics.median(v) for k, v in times.items()}, "miou": miou, "bytes": sizes,
+            "int8_agreement": checks["int8"], "video": video}  # fmt: skip
+
+
+def video_rate(onnx_file: Path, val, size: tuple[int, int], workdir: Path, frames: int = 48) -> dict:
+    """predict on a video of real val frames with `onnx_file` against that file's bare frames/s on them."""
+    import av
+
+    from distilkit.data.transforms import normalize, to_tensor
+    from distilkit.engine.predictor import OnnxModel
+
+    images = [val.load(i % len(val))[0] for i in range(frames)]
+    video = workdir / "val.mp4"
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.height, stream.width, stream.pix_fmt = images[0].shape[0], images[0].shape[1], "yuv420p"
+        for image in images:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    model = OnnxModel(onnx_file, torch.device("cpu"))
+    mean, std = model.meta["mean"], model.meta["std"]
+    xs = [normalize(to_tensor(im), mean, std)[None] for im in images[:4]]
+    bares, predicts = [], []
+    for r in range(3):
+        start = time.perf_counter()
+        for i in range(frames // 4):
+            infer_logits(model, xs[i % 4], size)
+        bares.append((frames // 4) / (time.perf_counter() - start))
+        start = time.perf_counter()
+        summary = run_predict(str(video), onnx_file, "onnx", torch.device("cpu"),
+                              lambda r=r: increment_run_dir("p", out=workdir / f"v{r}"), batch=1)  # fmt: skip
+        predicts.append(summary["count"] / (time.perf_counter() - start))
+    bare, predict = statistics.median(bares), statistics.median(predicts)
+    return {"bare_fps": bare, "predict_fps": predict, "ratio": predict / bare, "frames": frames}
+
+
+def int8_part(args) -> None:
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        results = [int8_rows(Path(c), args, Path(tmp)) for c in args.int8]
+    out = Path("runs/bench-deploy")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "int8.json").write_text(json.dumps(results, indent=1))
+    cmd = " ".join(["python", "benchmarks/deploy.py", *sys.argv[1:]])
+    lines = [
+        f"Measured with `{cmd}` on {machine()}; batch 1 at each model's training size, median latency of "
+        f"{args.rounds} interleaved rounds of {args.iters} runs; mIoU on {args.data} val (whole images) computed "
+        f"from each file; INT8: QDQ, per-channel int8 weights, uint8 activations, {args.calib_method} ranges "
+        f"from {args.calib_images} seeded train images.",
+        "",
+        "| model | input | variant | file MB | median ms | frames/s | speed-up vs onnxruntime fp32 | val mIoU |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        base = r["median_ms"]["onnxruntime fp32"]
+        for k, ms in r["median_ms"].items():
+            lines.append(f"| {r['model']} | {r['imgsz'][0]}x{r['imgsz'][1]} | {k} | {r['bytes'][k] / 2**20:.1f} | "
+                         f"{ms:.0f} | {1000 / ms:.1f} | {base / ms:.2f}x | {r['miou'][k]:.2f} |")  # fmt: skip
+    lines.append("")
+    for r in results:
+        speed = r["median_ms"]["onnxruntime fp32"] / r["median_ms"]["onnxruntime int8"]
+        drop = r["miou"]["onnxruntime fp32"] - r["miou"]["onnxruntime int8"]
+        v = r["video"]
+        lines.append(
+            f"- {r['model']}: INT8 **{speed:.2f}x** the frames/s of fp32 onnxruntime (target >= 1.8x: "
+            f"{'met' if speed >= 1.8 else 'NOT met'}), mIoU {drop:+.2f} lower (target <= 1.0: "
+            f"{'met' if drop <= 1.0 else 'NOT met'}), argmax agreement with fp32 {100 * r['int8_agreement']:.2f}%; "
+            f"video predict with the INT8 file {v['predict_fps']:.1f} frames/s vs its bare {v['bare_fps']:.1f} = "
+            f"**{100 * v['ratio']:.0f}%** (target >= 80%: {'met' if v['ratio'] >= 0.8 else 'NOT met'})."
+        )
+    print("\n".join(lines))
+    print(f"written to {write_block('benchmarks.md', 'deploy-int8', chr(10).join(lines))}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--teacher", default="segformer-b5")
@@ -91,7 +204,16 @@ def main() -> None:
     p.add_argument("--video-size", type=int, nargs=2, default=[128, 256], help="synth-city's default size")
     p.add_argument("--frames", type=int, default=120)
     p.add_argument("--quick", action="store_true", help="CI-sized run (not for the docs' figures)")
+    p.add_argument("--int8", nargs="+", help="trained checkpoints: the INT8 part only")
+    p.add_argument("--data", default="camvid", help="INT8 part: calibration (train) and evaluation (val) data")
+    p.add_argument("--data-root")
+    p.add_argument("--calib-images", type=int, default=32)
+    p.add_argument("--calib-method", default="minmax")
+    p.add_argument("--static", action="store_true", help="INT8 part: static-shape exports")
+    p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
+    if args.int8:
+        return int8_part(args)
     if args.quick:
         args.teacher, args.imgsz, args.iters, args.frames = "segformer-b1", [128, 256], 5, 16
 
