@@ -70,3 +70,16 @@ def write_video(path: Path, frames: int = 6, size=(64, 128), rate: int = 5) -> P
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         container.mux(stream.encode())
     return path
+
+
+def ok(result):
+    """A CliRunner result that succeeded (its output shown when it did not)."""
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def one_error_line(result, match: str):
+    """A CliRunner result that failed with exactly one stderr line containing `match`, no traceback."""
+    assert result.exit_code != 0
+    err = result.stderr.strip()
+    assert "Traceback" not in result.output and len(err.splitlines()) == 1 and match in err, err

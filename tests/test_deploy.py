@@ -10,23 +10,12 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import write_video
+from conftest import ok, one_error_line, write_video
 from distilkit.cli import app
 from distilkit.engine.predictor import OnnxModel, Predictor, load_backend
 from distilkit.engine.sources import video_frames
 
 runner = CliRunner()
-
-
-def ok(result):
-    assert result.exit_code == 0, result.output
-    return result
-
-
-def one_error_line(result, match: str):
-    assert result.exit_code != 0
-    err = result.stderr.strip()
-    assert "Traceback" not in result.output and len(err.splitlines()) == 1 and match in err, err
 
 
 @pytest.fixture(scope="module")

@@ -12,22 +12,12 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from conftest import ok, one_error_line
 from distilkit.cli import app
 from distilkit.engine.predictor import OnnxModel
 from distilkit.engine.quantize import shape_nodes
 
 runner = CliRunner()
-
-
-def ok(result):
-    assert result.exit_code == 0, result.output
-    return result
-
-
-def one_error_line(result, match: str):
-    assert result.exit_code != 0
-    err = result.stderr.strip()
-    assert "Traceback" not in result.output and len(err.splitlines()) == 1 and match in err, err
 
 
 def meta_of(path) -> dict:

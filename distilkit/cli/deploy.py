@@ -70,7 +70,7 @@ def fps(
     imgsz: ImgSz = None,
     batch: Batch = 1,
     half: Half = False,
-    device: Device = "cpu",
+    device: Device = "auto",
     out: Out = None,
     name: Name = "exp",
     exist_ok: ExistOk = False,
