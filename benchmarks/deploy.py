@@ -163,7 +163,7 @@ def int8_part(args) -> None:
         results = [int8_rows(Path(c), args, Path(tmp)) for c in args.int8]
     out = Path("runs/bench-deploy")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "int8.json").write_text(json.dumps(results, indent=1))
+    (out / f"int8{args.tag}.json").write_text(json.dumps(results, indent=1))
     cmd = " ".join(["python", "benchmarks/deploy.py", *sys.argv[1:]])
     lines = [
         f"Measured with `{cmd}` on {machine()}; batch 1 at each model's training size, median latency of "
@@ -192,7 +192,7 @@ def int8_part(args) -> None:
             f"**{100 * v['ratio']:.0f}%** (target >= 80%: {'met' if v['ratio'] >= 0.8 else 'NOT met'})."
         )
     print("\n".join(lines))
-    print(f"written to {write_block('benchmarks.md', 'deploy-int8', chr(10).join(lines))}")
+    print(f"written to {write_block('benchmarks.md', f'deploy-int8{args.tag}', chr(10).join(lines))}")
 
 
 def main() -> None:
@@ -211,6 +211,7 @@ def main() -> None:
     p.add_argument("--calib-method", default="minmax")
     p.add_argument("--static", action="store_true", help="INT8 part: static-shape exports")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--tag", default="", help="INT8 part: a suffix for its docs block and JSON (another setting)")
     args = p.parse_args()
     if args.int8:
         return int8_part(args)

@@ -19,7 +19,7 @@ def test_help_imports_no_torch():
     # --help stays fast because the CLI never imports torch (not timed here: timings belong in benchmarks/)
     code = "import sys, distilkit.cli; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
-    commands = ([], ["train-teacher"], ["evaluate"], ["predict"], ["fps"], ["export-onnx"],
+    commands = ([], ["train-teacher"], ["evaluate"], ["predict"], ["fps"], ["export-onnx"], ["models"], ["datasets"],
                 *(["distill", m] for m in ("duda", "sdd", "hdl", "sakd", "cwd")))  # fmt: skip
     for args in commands:
         out = subprocess.run([sys.executable, "-m", "distilkit", *args, "--help"], capture_output=True, text=True)
@@ -82,3 +82,18 @@ def test_resume_via_cli_finishes_a_finished_run(trained):
     result = runner.invoke(app, ["train-teacher", "--resume", str(trained)])
     assert result.exit_code == 0, result.output
     assert "resuming" in result.stdout
+
+
+def test_models_and_datasets_list_the_registries():
+    from distilkit.data.registry import dataset_names
+    from distilkit.models import model_names
+
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0
+    for name in model_names():
+        assert name in result.stdout
+    line = next(ln for ln in result.stdout.splitlines() if "fpn-efficientnet-lite0" in ln)
+    assert "offline" in line  # the packaged ImageNet weights
+    assert "download" in next(ln for ln in result.stdout.splitlines() if "segformer-b0" in ln)
+    result = runner.invoke(app, ["datasets"])
+    assert result.exit_code == 0 and all(name in result.stdout for name in dataset_names())

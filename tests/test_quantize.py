@@ -129,3 +129,54 @@ def test_bad_int8_requests_one_line_each_and_nothing_overwritten(tiny_ckpt, tiny
     one_error_line(runner.invoke(app, [*base, *strict]), "verification failed")
     assert target.read_bytes() == b"the user's file"
     one_error_line(runner.invoke(app, [*base, "--fp16", "--out", str(target)]), "exists")
+
+
+# ---- OpenVINO IR -----------------------------------------------------------------------------------------------
+def test_openvino_ir_fp32_and_int8_run_everywhere(tiny_ckpt, tiny_data, tmp_path):
+    pytest.importorskip("openvino")
+    xml = tmp_path / "m.xml"
+    result = ok(runner.invoke(app, ["export-onnx", str(tiny_ckpt), "--format", "openvino", "--out", str(xml)]))
+    assert "OpenVINO vs onnxruntime" in result.stdout and xml.with_suffix(".bin").is_file()
+    from distilkit.engine.predictor import OpenVinoModel, load_backend
+
+    model, meta = load_backend(xml, torch.device("cpu"))
+    assert isinstance(model, OpenVinoModel) and meta["precision"] == "fp32" and meta["format"] == "openvino"
+    from distilkit.engine.checkpoint import load_model
+
+    ref, _ = load_model(tiny_ckpt)
+    x = torch.randn(2, 3, 96, 160)  # dynamic shapes, like the ONNX export
+    with torch.no_grad():
+        assert torch.allclose(model(x), ref(x), atol=1e-3)
+    q = tmp_path / "m.int8.xml"
+    ok(runner.invoke(app, ["export-onnx", str(tiny_ckpt), "--format", "openvino", "--int8", "--calib-data", "folder",
+                           "--data-root", str(tiny_data), "--calib-images", "4", "--min-agreement", "0.5",
+                           "--out", str(q)]))  # fmt: skip
+    assert load_backend(q, torch.device("cpu"))[1]["calibration"]["images"] == 4
+    common = ["--data", "folder", "--data-root", str(tiny_data), "--workers", "0"]
+    ok(runner.invoke(app, ["evaluate", str(q), *common, "--out", str(tmp_path / "e")]))
+    image = tmp_path / "x.png"
+    Image.fromarray(np.full((64, 128, 3), 90, np.uint8)).save(image)
+    ok(runner.invoke(app, ["predict", str(image), "--weights", str(xml), "--out", str(tmp_path / "p")]))
+    ok(runner.invoke(app, ["fps", str(xml), str(q), "--imgsz", "64", "128", "--iters", "2", "--warmup", "0",
+                           "--out", str(tmp_path / "f")]))  # fmt: skip
+    rows = json.loads((tmp_path / "f/fps.json").read_text())["rows"]
+    assert [r["backend"] for r in rows] == ["openvino", "openvino"]
+
+
+def test_openvino_missing_or_unknown_format_is_one_line(tiny_ckpt, tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_openvino(name, *args, **kwargs):
+        if name == "openvino" or name.startswith("openvino."):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    one_error_line(runner.invoke(app, ["export-onnx", str(tiny_ckpt), "--format", "tflite", "--out",
+                                       str(tmp_path / "m.xml")]), "--format tflite")  # fmt: skip
+    monkeypatch.setattr(builtins, "__import__", no_openvino)
+    out = tmp_path / "m.xml"
+    one_error_line(runner.invoke(app, ["export-onnx", str(tiny_ckpt), "--format", "openvino", "--out", str(out)]),
+                   "pip install")  # fmt: skip
+    assert not out.exists() and not list(tmp_path.iterdir())

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from distilkit import __version__
-from distilkit.cli import deploy, distill, evaluate, train
+from distilkit.cli import deploy, distill, evaluate, info, train
 
 app = typer.Typer(
     name="distilkit",
@@ -39,6 +39,8 @@ app.command("evaluate")(evaluate.evaluate)
 app.command("predict")(deploy.predict)
 app.command("fps")(deploy.fps)
 app.command("export-onnx")(deploy.export_onnx)
+app.command("models")(info.models)
+app.command("datasets")(info.datasets)
 
 
 def main() -> None:

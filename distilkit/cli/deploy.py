@@ -18,7 +18,8 @@ DEFAULT_PAIR = ("segformer-b5", "segformer-b0")  # DUDA's teacher and student
 def predict(
     source: Annotated[str, typer.Argument(help="An image, a folder, a glob (quoted) or a video file.")],
     weights: Annotated[
-        Path | None, typer.Option("--weights", help="Checkpoint or .onnx (default: newest best under runs/).")
+        Path | None,
+        typer.Option("--weights", help="Checkpoint, .onnx or OpenVINO .xml (default: newest best under runs/)."),
     ] = None,
     backend: Backend = "torch",
     mode: Annotated[str, typer.Option("--mode", help="whole (resized image) or slide (sliding window).")] = "whole",
@@ -59,7 +60,8 @@ def predict(
 @user_errors
 def fps(
     weights: Annotated[
-        list[Path] | None, typer.Argument(help="Checkpoints or .onnx files (default: the default teacher/student).")
+        list[Path] | None,
+        typer.Argument(help="Checkpoints, .onnx or OpenVINO .xml files (default: the default teacher/student)."),
     ] = None,
     model: Annotated[
         list[str] | None, typer.Option("--model", help="Architectures to time when no weights are given (repeat).")
@@ -99,8 +101,9 @@ def fps(
     if weights:
         for w in weights:
             loaded, meta = load_backend(w, select_device("cpu"))
-            models.append((f"{meta['arch']['name']} ({w.name})", w if w.suffix == ".onnx" else loaded, meta))
-        if any(w.suffix == ".onnx" for w in weights) and backend == "torch":
+            exported = w.suffix in (".onnx", ".xml")
+            models.append((f"{meta['arch']['name']} ({w.name})", w if exported else loaded, meta))
+        if any(w.suffix in (".onnx", ".xml") for w in weights) and backend == "torch":
             backends = ["torch", "onnx"]
     else:
         for arch in model or DEFAULT_PAIR:
@@ -148,13 +151,16 @@ def export_onnx(
         Path | None, typer.Argument(help="A distilkit checkpoint (default: newest best under runs/).")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Output .onnx path (default: beside the checkpoint).")
+        Path | None, typer.Option("--out", help="Output .onnx (or .xml) path (default: beside the checkpoint).")
     ] = None,
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset version.")] = 17,
     static: Annotated[bool, typer.Option("--static", help="Fix batch, height and width (default: dynamic).")] = False,
     data: Annotated[
         str | None, typer.Option("--data", help="Data set whose first val image verifies the export.")
     ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="onnx, or openvino (an OpenVINO IR .xml/.bin; pip install openvino).")
+    ] = "onnx",
     int8: Annotated[bool, typer.Option("--int8", help="INT8 post-training static quantisation (QDQ, CPU).")] = False,
     fp16: Annotated[bool, typer.Option("--fp16", help="FP16 weights and activations (GPU deployment).")] = False,
     calib_data: Annotated[
@@ -178,8 +184,8 @@ def export_onnx(
     data_root: DataRoot = None,
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Replace an existing output file.")] = False,
 ) -> None:
-    """Export to ONNX (fp32, --fp16 or --int8; metadata: classes, palette, normalisation, precision), check it, and
-    verify it in onnxruntime."""
+    """Export to ONNX or OpenVINO (fp32, --fp16 or --int8; metadata: classes, palette, normalisation, precision),
+    check it, and verify it against PyTorch."""
     from distilkit.engine.checkpoint import resolve_weights
     from distilkit.engine.exporter import export_and_verify
     from distilkit.errors import DistilkitError
@@ -190,7 +196,7 @@ def export_onnx(
     calib = {"data": calib_data, "split": calib_split, "images": calib_images, "method": calib_method, "seed": seed}
     weights = resolve_weights(weights)
     r = export_and_verify(weights, out, opset, static, batch, data, data_root, exist_ok, precision, calib,
-                          min_agreement)  # fmt: skip
+                          min_agreement, fmt)  # fmt: skip
     typer.echo(
         f"exported {r['onnx']} ({precision}, opset {r['opset']}, {'dynamic' if r['dynamic'] else 'static'} shapes); "
         f"onnxruntime vs PyTorch on {r['inputs']} inputs: max |logit diff| {r['max_abs_diff']:.2e}, "
@@ -200,4 +206,9 @@ def export_onnx(
         typer.echo(
             f"{precision} vs fp32 on {r['vs_fp32_inputs']} real images: max |logit diff| "
             f"{r['vs_fp32_max_abs_diff']:.2e}, argmax agreement {100 * r['vs_fp32_argmax_agreement']:.3f}%"
+        )
+    if fmt == "openvino":
+        typer.echo(
+            f"OpenVINO vs onnxruntime on {r['openvino_inputs']} inputs: max |logit diff| "
+            f"{r['openvino_max_abs_diff']:.2e}, argmax agreement {100 * r['openvino_argmax_agreement']:.3f}%"
         )

@@ -174,7 +174,8 @@ def duda(
 
 # Options of the single-data-set distillation commands (sdd, hdl, sakd): one name and meaning each.
 Teacher = Annotated[Path | None, _opt("Teacher checkpoint (frozen).", "--teacher")]
-Data = Annotated[str, _opt("Labelled training set.", "--data")]
+Data = Annotated[str, _opt("Labelled training set (list: `distilkit datasets`).", "--data")]
+Student = Annotated[str, _opt("Student architecture (list: `distilkit models`).", "--student")]
 ValData = Annotated[str | None, _opt("Validation set (default: --data's val split).", "--val-data")]
 Iters = Annotated[int, _opt("Training iterations.", "--iters")]
 Lr = Annotated[float, _opt("Base learning rate.", "--lr")]
@@ -211,7 +212,7 @@ def _distill(method: str, label: str, resume: Path | None, method_args: dict, tr
 def sakd(
     teacher: Teacher = None,
     data: Data = "synth-gta",
-    student: Annotated[str, _opt("Student architecture from the registry.", "--student")] = "segformer-b0",
+    student: Student = "segformer-b0",
     pretrained: Pretrained = None,
     base: Annotated[str, _opt("Base distillation loss: kd, sdd, hdl or cwd.", "--base")] = "kd",
     selection: Annotated[
@@ -290,7 +291,7 @@ def sakd(
 def hdl(
     teacher: Teacher = None,
     data: Data = "synth-gta",
-    student: Annotated[str, _opt("Student architecture from the registry.", "--student")] = "fastlitessnet",
+    student: Student = "fastlitessnet",
     pretrained: Pretrained = None,
     width: Annotated[float, _opt("Width multiplier of fastlitessnet.", "--width")] = 1.0,
     ce_weight: Annotated[float, _opt("Weight of CE.", "--ce-weight")] = 0.5,
@@ -405,7 +406,7 @@ def _shared_options(spec: DistillCommand) -> list[tuple[str, Any, Any]]:
     return [
         ("teacher", Teacher, None),
         ("data", Data, "synth-gta"),
-        ("student", Annotated[str, _opt("Student architecture from the registry.", "--student")], spec.student),
+        ("student", Student, spec.student),
         ("pretrained", Pretrained, None),
         ("val_data", ValData, None),
         ("iters", Iters, 1000),

@@ -31,10 +31,10 @@ from distilkit.cli.options import (
 @user_errors
 def train_teacher(
     data: Annotated[
-        str, typer.Option("--data", help="Labelled training set (see `distilkit evaluate --help`).")
+        str, typer.Option("--data", help="Labelled training set (list: `distilkit datasets`).")
     ] = "synth-gta",
     model: Annotated[
-        str, typer.Option("--model", help="Registry model name, e.g. segformer-b0, unet-resnet18.")
+        str, typer.Option("--model", help="Model name (list: `distilkit models`), e.g. unet-efficientnet-lite2.")
     ] = "segformer-b0",
     val_data: Annotated[
         str | None, typer.Option("--val-data", help="Validation set (default: --data's val split).")

@@ -26,6 +26,14 @@ def dataset_names() -> list[str]:
     return sorted(_DATASETS)
 
 
+def dataset_table() -> list[tuple[str, str]]:
+    """(name, the first line of its builder's docstring) for every registered data set."""
+    import distilkit.data  # noqa: F401  (registration)
+
+    return [(n, (_DATASETS[n].__doc__ or "").strip().splitlines()[0] if _DATASETS[n].__doc__ else "")
+            for n in dataset_names()]  # fmt: skip
+
+
 def data_root(explicit: str | Path | None) -> Path | None:
     """`--data-root` wins, then the DISTILKIT_DATA environment variable."""
     if explicit:

@@ -13,7 +13,7 @@ import torch
 
 from distilkit.data.transforms import normalize, pad_to_multiple, to_tensor
 from distilkit.engine.checkpoint import FORMAT
-from distilkit.engine.predictor import OnnxModel
+from distilkit.engine.predictor import OPENVINO_KEY, OnnxModel, import_openvino, load_backend
 from distilkit.errors import DistilkitError
 from distilkit.utils.files import atomic_write
 
@@ -51,9 +51,9 @@ def export_onnx(model, meta: dict, path: Path, opset: int = 17, dynamic: bool = 
 
 @torch.no_grad()
 def verify(model, path: Path, inputs: list[torch.Tensor], min_agreement: float = 0.999) -> dict:
-    """The ONNX file at `path` in onnxruntime against `model` (PyTorch, or another ONNX model): the largest
-    absolute logit difference and the argmax agreement."""
-    session = OnnxModel(path, torch.device("cpu"))
+    """The exported file at `path` (ONNX or OpenVINO IR) against `model` (PyTorch, or another exported model):
+    the largest absolute logit difference and the argmax agreement."""
+    session = load_backend(path, torch.device("cpu"))[0]
     diffs, agree, total = [], 0, 0
     for x in inputs:
         ref, out = model(x).float(), session(x)
@@ -92,6 +92,7 @@ def real_image(meta: dict, data: str | None, data_root) -> np.ndarray:
 
 
 PRECISIONS = ("fp32", "fp16", "int8")
+FORMATS = {"onnx": ".onnx", "openvino": ".xml"}  # --format -> file suffix
 # argmax agreement with the fp32 model under which an export fails: fp32 and fp16 only differ by rounding; INT8
 # rounds every activation to 256 levels, which flips pixels on class boundaries (measured: docs/benchmarks.md)
 MIN_AGREEMENT = {"fp32": 0.999, "fp16": 0.995, "int8": 0.97}
@@ -99,16 +100,21 @@ MIN_AGREEMENT = {"fp32": 0.999, "fp16": 0.995, "int8": 0.97}
 
 def export_and_verify(
     weights: Path, out: Path | None, opset: int, static: bool, batch: int, data: str | None, data_root, exist_ok: bool,
-    precision: str = "fp32", calib: dict | None = None, min_agreement: float | None = None,
+    precision: str = "fp32", calib: dict | None = None, min_agreement: float | None = None, fmt: str = "onnx",
 ) -> dict:  # fmt: skip
     """Export, check, then verify: fp32 against PyTorch (random inputs and a real image); fp16 and INT8 against
-    that fp32 export on real images. Raises under the argmax agreement threshold, leaving no file behind.
+    that fp32 export on real images; an OpenVINO IR (`fmt`) against the ONNX file it was converted from. Raises
+    under the argmax agreement threshold, leaving no file behind.
 
     `calib` (INT8): {"data", "split", "images", "method", "seed"}: `images` seeded images of that split calibrate;
     the model is then checked on images of the data's val split (when calibration used another split)."""
     from distilkit.engine.checkpoint import load_model
     from distilkit.engine.quantize import CALIBRATION_METHODS, calibration_inputs, convert_fp16, quantize_int8
 
+    if fmt not in FORMATS:
+        raise DistilkitError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    if fmt == "openvino":
+        import_openvino()  # one line now, before any work, when the package is missing
     if precision not in PRECISIONS:
         raise DistilkitError(f"unknown precision {precision}: expected one of {', '.join(PRECISIONS)}")
     if precision == "int8" and calib["method"] not in CALIBRATION_METHODS:
@@ -117,7 +123,8 @@ def export_and_verify(
     if not 0 < threshold <= 1:
         raise DistilkitError(f"--min-agreement {threshold}: expected a fraction in (0, 1]")
     model, meta = load_model(weights, "cpu")
-    path = Path(out) if out else Path(weights).with_suffix(".onnx" if precision == "fp32" else f".{precision}.onnx")
+    ext = FORMATS[fmt]
+    path = Path(out) if out else Path(weights).with_suffix(ext if precision == "fp32" else f".{precision}{ext}")
     if path.exists() and not exist_ok:
         raise DistilkitError(f"{path} exists; pass --out PATH or --exist-ok to replace it")
     real = real_image(meta, data, data_root)
@@ -142,8 +149,31 @@ def export_and_verify(
             result |= {f"vs_fp32_{k}": v for k, v in vs.items()}
             advice = "Calibrate on more images, try another --calib-method, or lower --min-agreement"
             _require(vs, f"the {precision} model agrees with fp32", threshold, advice)
-        atomic_write(path, lambda p: shutil.copyfile(low if precision != "fp32" else fp32, p))
+        final = low if precision != "fp32" else fp32
+        if fmt == "openvino":
+            checked = [torch.as_tensor(x) for x in held_out] if precision != "fp32" else inputs
+            result |= to_openvino(final if precision == "int8" else fp32, path, precision, checked, threshold)
+        else:
+            atomic_write(path, lambda p: shutil.copyfile(final, p))
     return result
+
+
+def to_openvino(src: Path, path: Path, precision: str, inputs: list[torch.Tensor], threshold: float) -> dict:
+    """Convert the verified ONNX `src` to an OpenVINO IR at `path` (.xml, its weights in the .bin beside it),
+    check it against `src`, and only then move both files into place (the .bin first: the .xml is the entry)."""
+    ov = import_openvino()
+    meta = json.loads(OnnxModel(src, torch.device("cpu")).session.get_modelmeta().custom_metadata_map[FORMAT])
+    meta["precision"], meta["format"] = precision, "openvino"
+    with tempfile.TemporaryDirectory() as tmp:
+        xml = Path(tmp) / "model.xml"
+        model = ov.convert_model(str(src))
+        model.set_rt_info(json.dumps(meta), OPENVINO_KEY)
+        ov.save_model(model, str(xml), compress_to_fp16=precision == "fp16")
+        vs = verify(OnnxModel(src, torch.device("cpu")), xml, inputs, threshold)
+        _require(vs, "OpenVINO agrees with onnxruntime", threshold, "Export to ONNX instead")
+        atomic_write(path.with_suffix(".bin"), lambda p: shutil.copyfile(xml.with_suffix(".bin"), p))
+        atomic_write(path, lambda p: shutil.copyfile(xml, p))
+    return {f"openvino_{k}": v for k, v in vs.items()}
 
 
 def calibration_sets(meta: dict, calib: dict, data_root):

@@ -1,4 +1,5 @@
-"""Label maps from RGB frames, through a PyTorch checkpoint or an exported ONNX file, on one inference path."""
+"""Label maps from RGB frames, through a PyTorch checkpoint or an exported file (ONNX, OpenVINO IR), on one
+inference path."""
 
 from __future__ import annotations
 
@@ -18,15 +19,48 @@ from distilkit.errors import DistilkitError
 from distilkit.utils.threads import WriteBehind, prefetch
 
 
-class OnnxModel:
-    """An onnxruntime session that behaves like a model on the inference path (tensor in, tensor out)."""
+class ExportedModel:
+    """An exported file that behaves like a model on the inference path (tensor in, tensor out, always in eval
+    mode); subclasses load the file and run one batch."""
+
+    training = False
+    meta: dict
+    static: list[int | None]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if any(s is not None and s != d for s, d in zip(self.static, x.shape, strict=True)):
+            raise DistilkitError(
+                f"this exported model has a static input {self.static} and cannot take {list(x.shape)}; "
+                "export without --static, or match --batch and --imgsz"
+            )
+        return torch.from_numpy(self.run(x.detach().float().cpu().numpy())).to(x.device)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def eval(self) -> ExportedModel:
+        return self
+
+    def train(self, mode: bool = True) -> ExportedModel:
+        return self
+
+
+def _distilkit_meta(raw: str | None, path: Path, kind: str) -> dict:
+    if raw is None:
+        raise DistilkitError(f"{path} is an {kind} model but not a distilkit export (no '{FORMAT}' metadata)")
+    return json.loads(raw)
+
+
+class OnnxModel(ExportedModel):
+    """An onnxruntime session (TensorRT or CUDA when a CUDA device is asked for and onnxruntime-gpu has them)."""
 
     def __init__(self, path: Path, device: torch.device):
         import onnxruntime as ort
 
         providers = ["CPUExecutionProvider"]
-        if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
+        if device.type == "cuda":  # onnxruntime-gpu: TensorRT first where its libraries are installed, then CUDA
+            gpu = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+            providers = [p for p in gpu if p in ort.get_available_providers()] + providers
         options = ort.SessionOptions()
         options.log_severity_level = 3
         try:
@@ -35,36 +69,55 @@ class OnnxModel:
             raise DistilkitError(f"cannot load ONNX model {path}: {str(e).splitlines()[0]}") from None
         self.input = self.session.get_inputs()[0].name
         self.static = [d if isinstance(d, int) else None for d in self.session.get_inputs()[0].shape]
-        raw = self.session.get_modelmeta().custom_metadata_map.get(FORMAT)
-        if raw is None:
-            raise DistilkitError(f"{path} is an ONNX model but not a distilkit export (no '{FORMAT}' metadata)")
-        self.meta = json.loads(raw)
+        self.meta = _distilkit_meta(self.session.get_modelmeta().custom_metadata_map.get(FORMAT), path, "ONNX")
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if any(s is not None and s != d for s, d in zip(self.static, x.shape, strict=True)):
-            raise DistilkitError(
-                f"this ONNX model has a static input {self.static} and cannot take {list(x.shape)}; "
-                "export without --static, or match --batch and --imgsz"
-            )
-        out = self.session.run(None, {self.input: x.detach().float().cpu().numpy()})[0]
-        return torch.from_numpy(out).to(x.device)
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input: x})[0]
 
-    training = False  # the evaluation loop's train()/eval() bookkeeping: an exported model is always in eval
 
-    def eval(self) -> OnnxModel:
-        return self
+OPENVINO_KEY = ["distilkit", "meta"]  # where an OpenVINO IR keeps distilkit's metadata (its rt_info)
 
-    def train(self, mode: bool = True) -> OnnxModel:
-        return self
+
+def import_openvino():
+    try:
+        import openvino
+    except ImportError:
+        raise DistilkitError(
+            "OpenVINO is not installed: pip install 'distilkit[openvino]' (or pip install openvino)"
+        ) from None
+    return openvino
+
+
+class OpenVinoModel(ExportedModel):
+    """An OpenVINO IR (.xml + .bin) compiled for the CPU."""
+
+    def __init__(self, path: Path):
+        ov = import_openvino()
+        core = ov.Core()
+        try:
+            model = core.read_model(str(path))
+        except Exception as e:  # OpenVINO raises its own error types for invalid or foreign files
+            raise DistilkitError(f"cannot load OpenVINO model {path}: {str(e).strip().splitlines()[0]}") from None
+        raw = model.get_rt_info(OPENVINO_KEY).astype(str) if model.has_rt_info(OPENVINO_KEY) else None
+        self.meta = _distilkit_meta(raw, path, "OpenVINO")
+        shape = model.inputs[0].partial_shape
+        self.static = [d.get_length() if d.is_static else None for d in shape]
+        # f32 arithmetic: on CPUs with bf16 units OpenVINO would otherwise run an fp32 IR in bf16 (its default)
+        self.compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self.compiled(x)[0]
 
 
 def load_backend(weights: Path, device: torch.device, half: bool = False):
-    """A .safetensors checkpoint or an .onnx export -> (model callable, metadata)."""
+    """A .safetensors checkpoint, an .onnx export or an OpenVINO .xml -> (model callable, metadata)."""
     weights = Path(weights)
-    if weights.suffix == ".onnx":
+    if weights.suffix in (".onnx", ".xml"):
         if not weights.is_file():
-            raise DistilkitError(f"ONNX model not found: {weights}")
-        model = OnnxModel(weights, device)
+            raise DistilkitError(f"exported model not found: {weights}")
+        if half:
+            raise DistilkitError("--half applies to checkpoints; export with --fp16 for a half-precision file")
+        model = OnnxModel(weights, device) if weights.suffix == ".onnx" else OpenVinoModel(weights)
         return model, model.meta
     model, meta = load_model(weights, device)
     if half:

@@ -71,12 +71,13 @@ def benchmark(
     iters: int,
     workdir,
 ) -> list[dict]:
-    """Time each (label, torch model or .onnx path, meta) on each backend; rows for the table and JSON."""
+    """Time each (label, torch model or exported file, meta) on each backend; rows for the table and JSON. A torch
+    model runs eagerly ("torch") and exported to ONNX ("onnx"); an exported file once, on its own runtime."""
     from pathlib import Path
 
     from distilkit.data.transforms import pad_to_multiple
     from distilkit.engine.exporter import export_onnx
-    from distilkit.engine.predictor import OnnxModel
+    from distilkit.engine.predictor import OnnxModel, load_backend
     from distilkit.errors import DistilkitError
 
     if half and device.type != "cuda":
@@ -94,13 +95,15 @@ def benchmark(
                 if half:
                     fn = fn.half()
                 xin = x.to(device).half() if half else x.to(device)
+            elif torch_model is None:  # an exported file runs on its own runtime (onnxruntime or OpenVINO)
+                fn, xin = load_backend(Path(model), device)[0], x
             else:
-                onnx_path = Path(model) if torch_model is None else Path(workdir) / f"{label}.onnx"
-                if torch_model is not None:
-                    export_onnx(torch_model.float().cpu(), meta, onnx_path)
+                onnx_path = Path(workdir) / f"{label}.onnx"
+                export_onnx(torch_model.float().cpu(), meta, onnx_path)
                 fn, xin = OnnxModel(onnx_path, device), x
             stats = measure_latency(fn, xin, device, warmup, iters)
+            runtime = "openvino" if torch_model is None and Path(model).suffix == ".xml" else backend
             rows.append(
-                {"model": label, "backend": backend, "params": count_params(torch_model), "gflops": gflops, **stats}
+                {"model": label, "backend": runtime, "params": count_params(torch_model), "gflops": gflops, **stats}
             )
     return rows

@@ -8,35 +8,40 @@ import torch.nn.functional as F
 from distilkit.losses.seg import per_image_mean
 
 
-class _KDMap(torch.autograd.Function):
-    """T^2 KL(p_t || softmax(s / T)) per pixel, with the gradient written out: d/ds = T (softmax(s / T) - p_t)
-    (p_t sums to 1). One saved tensor and one backward product instead of autograd's chain through
-    log_softmax, the product and the sum: pixel KD's share of a distill step."""
+class KLToTeacher(torch.autograd.Function):
+    """T^2 KL(p_t || softmax(s / T)) along `dim`, with the gradient written out: d/ds = T (softmax(s / T) - p_t)
+    (p_t sums to 1 along `dim`). One saved tensor and one backward product instead of autograd's chain through
+    log_softmax, the product and the sum. Pixel KD takes it over classes (dim 1), CWD over locations (dim -1)."""
 
     @staticmethod
-    def forward(ctx, student: torch.Tensor, p_t: torch.Tensor, neg_entropy: torch.Tensor, temperature: float):
-        log_q = F.log_softmax(student.float() / temperature, dim=1)
-        out = (neg_entropy - (p_t * log_q).sum(1)) * temperature**2
+    def forward(ctx, student: torch.Tensor, p_t: torch.Tensor, neg_entropy: torch.Tensor, temperature: float,
+                dim: int = 1):  # fmt: skip
+        log_q = F.log_softmax(student.float() / temperature, dim=dim)
+        out = (neg_entropy - (p_t * log_q).sum(dim)) * temperature**2
         ctx.save_for_backward(log_q.exp_().sub_(p_t))  # q - p, in place of log_q
-        ctx.temperature, ctx.dtype = temperature, student.dtype
+        ctx.temperature, ctx.dtype, ctx.dim = temperature, student.dtype, dim
         return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (q_minus_p,) = ctx.saved_tensors
-        return (q_minus_p * (grad[:, None] * ctx.temperature)).to(ctx.dtype), None, None, None
+        return (q_minus_p * (grad.unsqueeze(ctx.dim) * ctx.temperature)).to(ctx.dtype), None, None, None, None
+
+
+def kl_to_teacher(student: torch.Tensor, teacher: torch.Tensor, temperature: float, dim: int) -> torch.Tensor:
+    """T^2 KL(softmax(t / T) || softmax(s / T)) along `dim` (the axis summed away); the teacher's half without
+    autograd (teacher detached), the student's gradient written out (`KLToTeacher`)."""
+    with torch.no_grad():
+        log_p_t = F.log_softmax(teacher.float() / temperature, dim=dim)
+        p_t = log_p_t.exp()
+        neg_entropy = (p_t * log_p_t).sum(dim)
+    return KLToTeacher.apply(student, p_t, neg_entropy, temperature, dim)
 
 
 def pixel_kd_map(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """B x H x W map of the KL divergence, summed over classes, times T^2 (teacher logits are detached).
-
-    KL = sum_c p_t log p_t - sum_c p_t log p_s: the teacher's half is computed without autograd, and the
-    student's gradient is written out (`_KDMap`), checked against autograd and by hand in the tests."""
-    with torch.no_grad():
-        log_p_t = F.log_softmax(teacher.float() / temperature, dim=1)
-        p_t = log_p_t.exp()
-        neg_entropy = (p_t * log_p_t).sum(1)
-    return _KDMap.apply(student, p_t, neg_entropy, temperature)
+    """B x H x W map of the KL divergence, summed over classes, times T^2 (teacher logits are detached); its
+    gradient is checked against autograd and by hand in the tests."""
+    return kl_to_teacher(student, teacher, temperature, dim=1)
 
 
 def pixel_kd(

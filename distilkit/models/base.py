@@ -78,4 +78,5 @@ def register_smp_family(arch: str, prefix: str, encoders: dict[str, str], what: 
             return build_smp(arch, _encoder, num_classes, pretrained)
 
         build.__doc__ = f"{what} on a {short} encoder."
+        build.encoder = encoder  # read by `distilkit models` (which ImageNet weights exist offline)
         register_model(f"{prefix}-{short}")(build)

@@ -22,6 +22,19 @@ def model_names() -> list[str]:
     return sorted(_MODELS)
 
 
+def model_table() -> list[dict]:
+    """One row per registered model: name, what it is, and where `--pretrained imagenet` gets its weights."""
+    from distilkit.models.pretrained import OFFLINE
+
+    rows = []
+    for name in model_names():
+        fn = _MODELS[name]
+        encoder = getattr(fn, "encoder", None)
+        weights = "offline (installed)" if encoder in OFFLINE else "download (smp)" if encoder else "none"
+        rows.append({"name": name, "about": (fn.__doc__ or "").strip().splitlines()[0], "imagenet": weights})
+    return rows
+
+
 def create_model(name: str, num_classes: int, pretrained: str | None = None, **arch_args):
     """Build a registered model. `pretrained`: None (random init), 'imagenet' (smp download) or a file path."""
     if name not in _MODELS:
