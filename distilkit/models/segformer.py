@@ -9,6 +9,7 @@ def _segformer(variant: str):
         return build_smp("segformer", f"mit_{variant}", num_classes, pretrained)
 
     build.__doc__ = f"SegFormer-{variant.upper()}: MiT-{variant.upper()} encoder, MLP decoder (stride-4 logits)."
+    build.encoder = f"mit_{variant}"  # read by `distilkit models`
     return build
 
 
