@@ -5,9 +5,10 @@
 2. `predict` on a video (decode, inference, overlay, encode) against the bare model's frames/s on the
    same frames. Target: video predict keeps >= 80% of the bare model's frames/s.
 3. `--int8 CKPT ...`: each trained checkpoint exported fp32 and INT8 (`export-onnx --int8`), then eager PyTorch,
-   onnxruntime fp32 and onnxruntime INT8 side by side (interleaved rounds): latency, frames/s, file size, and
-   mIoU on the val split evaluated from each exported file; video predict with the INT8 file against its bare
-   frames/s. Targets: INT8 >= 1.8x the frames/s of fp32 onnxruntime at an mIoU drop <= 1.0; video >= 80%.
+   onnxruntime fp32 and INT8 (with `--openvino`, OpenVINO fp32 and INT8 too) side by side in interleaved
+   rounds: latency, frames/s, file size, and mIoU on the val split evaluated from each exported file; video
+   predict with the INT8 file against its bare frames/s. Targets: INT8 >= 1.8x the frames/s of fp32
+   onnxruntime at an mIoU drop <= 1.0; video >= 80%.
 
     python benchmarks/deploy.py                      # defaults: segformer-b5 / segformer-b0 at 512x512
     python benchmarks/deploy.py --quick              # CI-sized: small sizes, few iterations
@@ -93,22 +94,24 @@ def int8_rows(ckpt: Path, args, workdir: Path) -> dict:
     from distilkit.data.transforms import pad_to_multiple
     from distilkit.engine.checkpoint import info_from_meta, load_model
     from distilkit.engine.exporter import export_and_verify
-    from distilkit.engine.predictor import OnnxModel
+    from distilkit.engine.predictor import load_backend
     from distilkit.engine.speed import measure_latency
     from distilkit.engine.validator import evaluate
 
     cpu = torch.device("cpu")
     model, meta = load_model(ckpt)
-    files = {
-        "fp32": workdir / f"{ckpt.parent.parent.name}.onnx",
-        "int8": workdir / f"{ckpt.parent.parent.name}.int8.onnx",
-    }
+    stem = ckpt.parent.parent.name
+    files = {"onnxruntime fp32": workdir / f"{stem}.onnx", "onnxruntime int8": workdir / f"{stem}.int8.onnx"}
+    if args.openvino:  # OpenVINO IR of both precisions, where the package is installed
+        files |= {"OpenVINO fp32": workdir / f"{stem}.xml", "OpenVINO int8": workdir / f"{stem}.int8.xml"}
     calib = {"data": args.data, "split": "train", "images": args.calib_images, "method": args.calib_method, "seed": 0}
     checks = {}
-    for precision, path in files.items():
-        r = export_and_verify(ckpt, path, 17, args.static, 1, args.data, args.data_root, True, precision, calib)
-        checks[precision] = r.get("vs_fp32_argmax_agreement")
-    runners = {"PyTorch fp32": model, **{f"onnxruntime {k}": OnnxModel(v, cpu) for k, v in files.items()}}
+    for name, path in files.items():
+        precision, fmt = name.split()[-1], "openvino" if path.suffix == ".xml" else "onnx"
+        r = export_and_verify(ckpt, path, 17, args.static, 1, args.data, args.data_root, True, precision, calib,
+                              fmt=fmt)  # fmt: skip
+        checks[name] = r.get("vs_fp32_argmax_agreement")
+    runners = {"PyTorch fp32": model, **{k: load_backend(v, cpu)[0] for k, v in files.items()}}
     x, _ = pad_to_multiple(torch.randn(1, 3, *meta["imgsz"]), 32)
     times = {k: [] for k in runners}
     for _ in range(args.rounds):  # interleaved: a slow spell of the machine hits every variant alike
@@ -117,11 +120,13 @@ def int8_rows(ckpt: Path, args, workdir: Path) -> dict:
     val = build_dataset(args.data, "val", args.data_root)
     info, size = info_from_meta(meta), tuple(meta["imgsz"])
     miou = {k: 100 * evaluate(fn, val, info, size, cpu, 1, 0, show_progress=False)["miou"] for k, fn in runners.items()}
-    sizes = {"PyTorch fp32": ckpt.stat().st_size, **{f"onnxruntime {k}": v.stat().st_size for k, v in files.items()}}
-    video = video_rate(files["int8"], val, size, workdir)
+    sizes = {"PyTorch fp32": ckpt.stat().st_size}
+    sizes |= {k: v.stat().st_size + (v.with_suffix(".bin").stat().st_size if v.suffix == ".xml" else 0)
+              for k, v in files.items()}  # fmt: skip
+    video = video_rate(files["onnxruntime int8"], val, size, workdir)
     return {"checkpoint": str(ckpt), "model": meta["arch"]["name"], "imgsz": list(x.shape[-2:]),
             "median_ms": {k: statistics.median(v) for k, v in times.items()}, "miou": miou, "bytes": sizes,
-            "int8_agreement": checks["int8"], "video": video}  # fmt: skip
+            "int8_agreement": checks["onnxruntime int8"], "video": video}  # fmt: skip
 
 
 def video_rate(onnx_file: Path, val, size: tuple[int, int], workdir: Path, frames: int = 48) -> dict:
@@ -210,6 +215,7 @@ def main() -> None:
     p.add_argument("--calib-images", type=int, default=32)
     p.add_argument("--calib-method", default="minmax")
     p.add_argument("--static", action="store_true", help="INT8 part: static-shape exports")
+    p.add_argument("--openvino", action="store_true", help="INT8 part: OpenVINO IR rows too (pip install openvino)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--tag", default="", help="INT8 part: a suffix for its docs block and JSON (another setting)")
     args = p.parse_args()
