@@ -163,14 +163,14 @@ def to_openvino(src: Path, path: Path, precision: str, inputs: list[torch.Tensor
     """Convert the verified ONNX `src` to an OpenVINO IR at `path` (.xml, its weights in the .bin beside it),
     check it against `src`, and only then move both files into place (the .bin first: the .xml is the entry)."""
     ov = import_openvino()
-    meta = json.loads(OnnxModel(src, torch.device("cpu")).session.get_modelmeta().custom_metadata_map[FORMAT])
-    meta["precision"], meta["format"] = precision, "openvino"
+    reference = OnnxModel(src, torch.device("cpu"))
+    meta = {**reference.meta, "precision": precision, "format": "openvino"}
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "model.xml"
         model = ov.convert_model(str(src))
         model.set_rt_info(json.dumps(meta), OPENVINO_KEY)
         ov.save_model(model, str(xml), compress_to_fp16=precision == "fp16")
-        vs = verify(OnnxModel(src, torch.device("cpu")), xml, inputs, threshold)
+        vs = verify(reference, xml, inputs, threshold)
         _require(vs, "OpenVINO agrees with onnxruntime", threshold, "Export to ONNX instead")
         atomic_write(path.with_suffix(".bin"), lambda p: shutil.copyfile(xml.with_suffix(".bin"), p))
         atomic_write(path, lambda p: shutil.copyfile(xml, p))
