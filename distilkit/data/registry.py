@@ -30,8 +30,7 @@ def dataset_table() -> list[tuple[str, str]]:
     """(name, the first line of its builder's docstring) for every registered data set."""
     import distilkit.data  # noqa: F401  (registration)
 
-    return [(n, (_DATASETS[n].__doc__ or "").strip().splitlines()[0] if _DATASETS[n].__doc__ else "")
-            for n in dataset_names()]  # fmt: skip
+    return [(n, (_DATASETS[n].__doc__ or "").strip().split("\n")[0]) for n in dataset_names()]
 
 
 def data_root(explicit: str | Path | None) -> Path | None:

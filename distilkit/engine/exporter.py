@@ -120,6 +120,8 @@ def export_and_verify(
         raise DistilkitError(f"unknown precision {precision}: expected one of {', '.join(PRECISIONS)}")
     if precision == "int8" and calib["method"] not in CALIBRATION_METHODS:
         raise DistilkitError(f"--calib-method {calib['method']}: expected one of {', '.join(CALIBRATION_METHODS)}")
+    if precision == "int8" and calib["images"] < 1:  # refused before the fp32 export, not after it
+        raise DistilkitError(f"--calib-images {calib['images']}: at least 1 image is needed")
     threshold = min_agreement if min_agreement is not None else MIN_AGREEMENT[precision]
     if not 0 < threshold <= 1:
         raise DistilkitError(f"--min-agreement {threshold}: expected a fraction in (0, 1]")

@@ -31,7 +31,7 @@ def model_table() -> list[dict]:
         fn = _MODELS[name]
         encoder = getattr(fn, "encoder", None)
         weights = "offline (installed)" if encoder in OFFLINE else "download (smp)" if encoder else "none"
-        rows.append({"name": name, "about": (fn.__doc__ or "").strip().splitlines()[0], "imagenet": weights})
+        rows.append({"name": name, "about": (fn.__doc__ or "").strip().split("\n")[0], "imagenet": weights})
     return rows
 
 
