@@ -6,6 +6,7 @@ from distilkit.adapt.selftrain import (
     masked_image,
     pseudo_labels,
     rcs_probabilities,
+    strong_transform,
 )
 
-__all__ = ["class_inconsistency", "class_mix", "masked_image", "pseudo_labels", "rcs_probabilities"]
+__all__ = ["class_inconsistency", "class_mix", "masked_image", "pseudo_labels", "rcs_probabilities", "strong_transform"]

@@ -7,6 +7,10 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+import torchvision.transforms.functional as TF
+
+from distilkit.data.transforms import colour_jitter
 
 
 def pseudo_labels(
@@ -63,12 +67,37 @@ def rcs_probabilities(frequencies: np.ndarray, temperature: float = 0.01) -> np.
 
 
 def masked_image(image: torch.Tensor, g: torch.Generator, block: int = 64, ratio: float = 0.7) -> torch.Tensor:
-    """MIC: zero out (the normalised mean) a random `ratio` of `block` x `block` patches, per image."""
+    """MIC: zero out (the normalised mean) a random `ratio` of blocks, per image.
+
+    As MIC's BlockMaskGenerator: a round(H/block) x round(W/block) grid of keep/drop draws (drop with
+    probability `ratio`), resized to H x W by nearest neighbour, so blocks are about `block` pixels and
+    always tile the image (352 x 480 at block 64: a 6 x 8 grid of 58.7 x 60 pixel blocks)."""
     b, _, h, w = image.shape
-    gh, gw = -(-h // block), -(-w // block)
-    keep = (torch.rand(b, 1, gh, gw, generator=g) >= ratio).float().to(image.device)
-    keep = keep.repeat_interleave(block, 2).repeat_interleave(block, 3)[..., :h, :w]
-    return image * keep
+    grid = (max(1, round(h / block)), max(1, round(w / block)))
+    keep = (torch.rand(b, 1, *grid, generator=g) > ratio).float().to(image.device)
+    return image * F.interpolate(keep, size=(h, w), mode="nearest")
+
+
+def blur_kernel_size(n: int) -> int:
+    """DAFormer's Gaussian blur kernel for an image side of n pixels: the odd number at or just below 0.1 n."""
+    k = math.ceil(0.1 * n)
+    return max(1, k if k % 2 else k - 1)
+
+
+def strong_transform(raw: torch.Tensor, g: torch.Generator, strength: float = 0.2, p_jitter: float = 0.8,
+                     p_blur: float = 0.5) -> torch.Tensor:  # fmt: skip
+    """DACS/DAFormer's strong augmentation of B x 3 x H x W images in [0, 1] (on mixed images, and on the
+    target image before MIC masks it): with probability `p_jitter` brightness, contrast, saturation and hue
+    jitter of `strength`, then with probability `p_blur` a Gaussian blur of sigma U(0.15, 1.15) and a kernel
+    of about a tenth of the image. Parameters are drawn per batch, as the reference draws them per call."""
+    if torch.rand((), generator=g).item() < p_jitter:
+        hue = strength * (2 * torch.rand((), generator=g).item() - 1)
+        raw = torch.stack([TF.adjust_hue(colour_jitter(im, strength, g), hue) for im in raw])
+    if torch.rand((), generator=g).item() < p_blur:
+        sigma = 0.15 + torch.rand((), generator=g).item()
+        kernel = [blur_kernel_size(raw.shape[-2]), blur_kernel_size(raw.shape[-1])]
+        raw = TF.gaussian_blur(raw, kernel_size=kernel[::-1], sigma=sigma)
+    return raw
 
 
 def class_inconsistency(cm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

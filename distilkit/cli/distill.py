@@ -59,6 +59,7 @@ def duda(
     student: Annotated[Path | None, _opt("Source-trained checkpoint warm-starting SS.", "--student")] = None,
     teacher_model: Annotated[str | None, _opt("Large model (LT, LS).", "--teacher-model")] = None,
     student_model: Annotated[str | None, _opt("Small model (SS), the one deployed.", "--student-model")] = None,
+    pretrained: Pretrained = None,
     stage1_iters: Annotated[int | None, _opt("Pre-adaptation iterations.", "--stage1-iters")] = None,
     stage3_iters: Annotated[int | None, _opt("Fine-tuning iterations.", "--stage3-iters")] = None,
     lr: Annotated[float | None, _opt("Base learning rate (AdamW).", "--lr")] = None,
@@ -80,7 +81,26 @@ def duda(
         bool | None, _opt("Rare class sampling (default: on for gta/synthia sources).", "--rcs/--no-rcs")
     ] = None,
     strong_aug: Annotated[bool, _opt("Colour jitter and blur on mixed images.", "--strong-aug")] = False,
+    rcs_min_pixels: Annotated[
+        float, _opt("RCS: images need more pixels of the class than this (per 1914x1052 frame).", "--rcs-min-pixels")
+    ] = 3000,
+    rcs_min_crop_ratio: Annotated[
+        float, _opt("RCS: re-draw crops holding under min-pixels x this (per 512x512 crop).", "--rcs-min-crop-ratio")
+    ] = 0.5,
     mic: Annotated[bool, _opt("MIC masked-image consistency (64x64 blocks, ratio 0.7).", "--mic")] = False,
+    mic_aug: Annotated[
+        bool, _opt("MIC: jitter and blur the target before masking (MIC's separatetrgaug).", "--mic-aug/--no-mic-aug")
+    ] = True,
+    ce_average: Annotated[
+        str, _opt("valid: CE over valid pixels; all: over all pixels, ignored as 0 (DAFormer).", "--ce-average")
+    ] = "valid",
+    fd_weight: Annotated[
+        float, _opt("ImageNet feature distance on LS (DAFormer: 0.005; needs ImageNet encoders).", "--fd-weight")
+    ] = 0.0,
+    fd_student: Annotated[bool, _opt("Feature distance on SS too.", "--fd-student")] = False,
+    fd_classes: Annotated[
+        list[str] | None, _opt("Classes FD is taken on (default: the data set's thing classes).", "--fd-classes")
+    ] = None,
     style: Annotated[str | None, _opt("fda: render source images in the target's style.", "--style")] = None,
     fda_beta: Annotated[float, _opt("FDA low-frequency band.", "--fda-beta")] = 0.01,
     inconsistency_images: Annotated[
@@ -136,7 +156,14 @@ def duda(
             mix=mix,
             rcs=rcs,
             strong_aug=strong_aug,
+            rcs_min_pixels=rcs_min_pixels,
+            rcs_min_crop_ratio=rcs_min_crop_ratio,
             mic=mic,
+            mic_aug=mic_aug,
+            ce_average=ce_average,
+            fd_weight=fd_weight,
+            fd_student=fd_student,
+            fd_classes=fd_classes,
             style=style,
             fda_beta=fda_beta,
             inconsistency_images=inconsistency_images or p["inconsistency_images"],
@@ -157,6 +184,7 @@ def duda(
             iters=n1 + n3,
             lr=lr or p["lr"],
             head_lr_mult=head_lr_mult or p["head_lr_mult"],
+            pretrained=pretrained,
             warmup=p["warmup"],
             val_every=val_every or p["val_every"] or n1,
             val_limit=p["val_limit"],

@@ -64,16 +64,21 @@ class SeededStream(Sampler):
 class TrainView(Dataset):
     """Augmented, normalised crops of a dataset, addressed by (index, augmentation seed).
 
-    `order(epoch)` replaces the shuffled epoch order (rare class sampling, sample selection); `style` is a
-    dataset whose images restyle each crop by Fourier domain adaptation (source rendered as target).
+    `order(epoch)` replaces the shuffled epoch order (rare class sampling, sample selection); its entries are
+    indices, or (index, class) pairs from rare class sampling, whose crop is re-drawn up to CROP_REDRAWS times
+    (DAFormer's) until it holds more than `class_pixels` pixels of that class. `style` is a dataset whose
+    images restyle each crop by Fourier domain adaptation (source rendered as target).
     """
+
+    CROP_REDRAWS = 10
 
     def __init__(
         self, dataset: SegDataset, size: tuple[int, int], aug: AugmentConfig, mean, std,
-        order: Callable[[int], list[int]] | None = None, style: SegDataset | None = None, style_beta: float = 0.01,
+        order: Callable[[int], list] | None = None, style: SegDataset | None = None, style_beta: float = 0.01,
+        class_pixels: float = 0.0,
     ):  # fmt: skip
         self.dataset, self.size, self.aug, self.mean, self.std = dataset, tuple(size), aug, mean, std
-        self.order, self.style, self.style_beta = order, style, style_beta
+        self.order, self.style, self.style_beta, self.class_pixels = order, style, style_beta, class_pixels
 
     def __getstate__(self) -> dict:
         # Workers only load samples; the order lives with the sampler in the main process (and may hold
@@ -83,11 +88,16 @@ class TrainView(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def __getitem__(self, key: tuple) -> tuple[torch.Tensor, torch.Tensor, int]:
         index, aug_seed = key
+        index, cls = index if isinstance(index, tuple) else (index, None)
         image, label = self._load_good(index)
         g = torch.Generator().manual_seed(int(aug_seed) % (2**63))
         img, lbl = train_transform(image, label, self.size, self.aug, g)
+        for _ in range(self.CROP_REDRAWS if cls is not None and self.class_pixels > 0 else 0):
+            if (lbl == cls).sum().item() > self.class_pixels:
+                break
+            img, lbl = train_transform(image, label, self.size, self.aug, g)
         if self.style is not None:
             ref = self.style.load(int(torch.randint(len(self.style), (), generator=g)))[0]
             img = fda(img, resize_image(to_tensor(ref), self.size), self.style_beta)

@@ -10,7 +10,11 @@ from torch import nn
 
 
 def ema_decay_schedule(alpha: float) -> Callable[[int], float]:
-    """a_t = min(1 - 1/(t+1), alpha): the DAFormer/MIC schedule (fast early, alpha later)."""
+    """a_t = min(1 - 1/(t+1), alpha): the DAFormer/MIC schedule (fast early, alpha later).
+
+    t counts the optimiser steps the model has taken (the first update is t = 1, a = 1/2), so until a reaches
+    alpha the average is the plain mean of the initial weights and the k models since: the initial weights
+    keep 1/(k+1), as in DAFormer, whose update at local_iter t follows t steps."""
     return lambda step: min(1.0 - 1.0 / (step + 1), alpha)
 
 

@@ -12,13 +12,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision.transforms.functional as TF
 
-from distilkit.adapt import class_inconsistency, class_mix, masked_image, pseudo_labels, rcs_probabilities
+from distilkit.adapt import (
+    class_inconsistency,
+    class_mix,
+    masked_image,
+    pseudo_labels,
+    rcs_probabilities,
+    strong_transform,
+)
 from distilkit.data import build_dataset
 from distilkit.data.loader import EvalView, TrainView, eval_loader
 from distilkit.data.style import style_reference
-from distilkit.data.transforms import AugmentConfig, colour_jitter
+from distilkit.data.transforms import AugmentConfig
 from distilkit.engine.checkpoint import check_num_classes, load_model
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.ema import ModelEMA, ema_decay_schedule
@@ -26,11 +32,14 @@ from distilkit.engine.inference import infer_logits
 from distilkit.engine.metrics import confusion_matrix
 from distilkit.engine.validator import evaluate
 from distilkit.errors import DistilkitError
-from distilkit.losses import pixel_kd, pixel_kd_map
+from distilkit.losses import cross_entropy, pixel_kd, pixel_kd_map
+from distilkit.losses.fd import feature_distance, imagenet_copy, thing_classes
 from distilkit.methods.base import Method, register_method
 from distilkit.models import create_model
 from distilkit.utils.console import console
 from distilkit.utils.progress import progress_bar
+
+RCS_REFERENCE_AREA = 1914 * 1052  # the GTA frame DAFormer's min_pixels was set for
 
 DEFAULTS = {
     "tgt": "synth-city",
@@ -48,10 +57,18 @@ DEFAULTS = {
     "mix": True,
     "rcs": None,  # None: on for gta / synthia / synth-gta sources
     "rcs_temperature": 0.01,
+    "rcs_min_pixels": 3000,  # DAFormer's, for a 1914 x 1052 GTA frame: scaled by each image's area
+    "rcs_min_crop_ratio": 0.5,  # re-draw a crop (up to 10 times) until it holds min_pixels x this (512 x 512)
     "strong_aug": False,  # colour jitter and blur on the mixed image
     "mic": False,
     "mic_block": 64,
     "mic_ratio": 0.7,
+    "mic_aug": True,  # MIC's mask_mode='separatetrgaug': the target is strongly augmented before masking
+    "ce_average": "valid",  # "all": DAFormer's mmseg CE, ignored pixels count as zeros in the mean
+    "fd_weight": 0.0,  # DAFormer's ImageNet feature distance (lambda_FD = 0.005 there) on LS; 0 disables
+    "fd_student": False,  # also on SS
+    "fd_classes": None,  # class names the distance is taken on; None: the data set's thing classes
+    "fd_min_ratio": 0.75,  # a feature pixel counts when this fraction of its label patch is one such class
     "style": None,  # "fda": source images restyled by a random target image
     "fda_beta": 0.01,
     "inconsistency_images": None,  # None: the whole target training set
@@ -66,6 +83,8 @@ class DUDA(Method):
         a = self.args = {**DEFAULTS, **cfg.method_args}
         if not 0 < a["pseudo_keep"] <= 1:
             raise DistilkitError(f"--pseudo-keep {a['pseudo_keep']}: expected a fraction in (0, 1]")
+        if a["ce_average"] not in ("valid", "all"):
+            raise DistilkitError(f"--ce-average {a['ce_average']}: expected valid or all")
         self.src_root, self.tgt_root = a.get("src_root") or cfg.data_root, a.get("tgt_root") or cfg.data_root
         self.src = build_dataset(cfg.data, "train", self.src_root, cfg.skip_bad)
         self.tgt = build_dataset(a["tgt"], "train", self.tgt_root, cfg.skip_bad)
@@ -82,6 +101,7 @@ class DUDA(Method):
         self.ema = ModelEMA(self.ls, ema_decay_schedule(a["ema"]))
         self.lt = self.ema.ema
         self.ss = self._network("student", cfg.model, cfg.model_args)
+        self.fd_nets, self.fd_classes = self._feature_distance_setup()
         self.g = torch.Generator().manual_seed(cfg.seed + 1)
         self.weights = torch.ones(n)  # I'_c, set by stage 2
         self.stages: list[dict] = []
@@ -90,8 +110,9 @@ class DUDA(Method):
         mean, std = self._info.mean, self._info.std
         style = style_reference({"style": a["style"], "style_target": a["tgt"]}, self.tgt_root)
         order = self._rcs_order(cfg.seed) if rcs else None
+        crop_pixels = a["rcs_min_pixels"] * a["rcs_min_crop_ratio"] * self.imgsz[0] * self.imgsz[1] / 512**2
         self.views = {
-            "src": TrainView(self.src, self.imgsz, aug, mean, std, order, style, a["fda_beta"]),
+            "src": TrainView(self.src, self.imgsz, aug, mean, std, order, style, a["fda_beta"], crop_pixels),
             # target crops: geometric augmentation only, so pseudo-labels see the plain image (as DAFormer)
             "tgt": TrainView(self.tgt, self.imgsz, aug.geometric(), mean, std),
         }
@@ -105,6 +126,16 @@ class DUDA(Method):
         check_num_classes(meta, n, f"--{role} {path}")
         return model
 
+    def _feature_distance_setup(self) -> tuple[dict, list[int] | None]:
+        """Frozen ImageNet-initialised copies of the networks FD regularises, and the classes it is taken on."""
+        a = self.args
+        if not a["fd_weight"]:
+            return {}, None
+        nets = {"ls": imagenet_copy(self.ls, "LS (--teacher-model)", a["teacher"] or self.cfg.pretrained)}
+        if a["fd_student"]:
+            nets["ss"] = imagenet_copy(self.ss, "SS (--model)", a["student"] or self.cfg.pretrained)
+        return nets, thing_classes(self._info, a["fd_classes"])
+
     def _target_val(self, split: str | None):
         if split is not None:
             return build_dataset(self.args["tgt"], split, self.tgt_root, self.cfg.skip_bad)
@@ -116,8 +147,10 @@ class DUDA(Method):
 
     # ---- rare class sampling -------------------------------------------------------------------
     def _rcs_order(self, seed: int):
-        """Source class frequencies once, then per epoch: draw a class by P(c), then an image holding it."""
-        n = self._info.num_classes
+        """Source class frequencies once, then per epoch: draw a class by P(c), then an image holding more
+        than `rcs_min_pixels` of it (scaled to the image's area); each sample carries its class, so the view
+        can re-draw crops that miss it."""
+        n, min_pixels = self._info.num_classes, self.args["rcs_min_pixels"]
         pixels = np.zeros(n)
         holders: list[list[int]] = [[] for _ in range(n)]
         with progress_bar() as bar:
@@ -129,17 +162,18 @@ class DUDA(Method):
                     continue
                 counts = np.bincount(label.ravel(), minlength=256)[:n]
                 pixels += counts
-                for c in np.flatnonzero(counts):
+                for c in np.flatnonzero(counts > min_pixels * label.size / RCS_REFERENCE_AREA):
                     holders[c].append(i)
         present = [c for c in range(n) if holders[c]]
         freq = pixels[present] / pixels[present].sum()
         probs = torch.as_tensor(rcs_probabilities(freq, self.args["rcs_temperature"]))
 
-        def order(epoch: int) -> list[int]:
+        def order(epoch: int) -> list[tuple[int, int]]:
             g = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 77)
             classes = torch.multinomial(probs, len(self.src), replacement=True, generator=g).tolist()
             picks = torch.rand(len(classes), generator=g).tolist()
-            return [holders[present[c]][int(u * len(holders[present[c]]))] for c, u in zip(classes, picks, strict=True)]
+            return [(holders[present[c]][int(u * len(holders[present[c]]))], present[c])
+                    for c, u in zip(classes, picks, strict=True)]  # fmt: skip
 
         return order
 
@@ -198,34 +232,52 @@ class DUDA(Method):
         return x_mix, y_mix
 
     def _strong_aug(self, x: torch.Tensor) -> torch.Tensor:
-        """Colour jitter and Gaussian blur (in [0, 1] space) on the mixed images."""
+        """DAFormer's strong transform of normalised images (jitter and blur act in [0, 1] space)."""
         mean = torch.as_tensor(self._info.mean, device=x.device).view(1, -1, 1, 1)
         std = torch.as_tensor(self._info.std, device=x.device).view(1, -1, 1, 1)
-        raw = torch.stack([colour_jitter(im, 0.2, self.g) for im in (x * std + mean).clamp(0, 1)])
-        if torch.rand((), generator=self.g).item() < 0.5:
-            raw = TF.gaussian_blur(raw, kernel_size=5, sigma=float(0.15 + 1.0 * torch.rand((), generator=self.g)))
-        return (raw - mean) / std
+        return (strong_transform((x * std + mean).clamp(0, 1), self.g) - mean) / std
+
+    def _ce(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """CE averaged over valid pixels, or (`ce_average` all, DAFormer's) over all pixels, ignored ones as 0."""
+        if self.args["ce_average"] == "valid":
+            return cross_entropy(logits, labels, self._info.ignore_index)
+        return F.cross_entropy(logits.float(), labels, ignore_index=self._info.ignore_index, reduction="none").mean()
+
+    def _fd(self, name: str, net_feature: torch.Tensor, x_src: torch.Tensor, y_src: torch.Tensor) -> torch.Tensor:
+        """fd_weight x the ImageNet feature distance of one network on the source batch."""
+        with torch.no_grad():
+            imnet = self.fd_nets[name].eval()
+            reference = imnet.net.encoder(x_src)[-1]
+        n, ignore = self._info.num_classes, self._info.ignore_index
+        return self.args["fd_weight"] * feature_distance(net_feature, reference, y_src, self.fd_classes,
+                                                         self.args["fd_min_ratio"], n, ignore)  # fmt: skip
 
     def stage1(self, x_src, y_src, x_tgt):
-        ignore, b = self._info.ignore_index, x_src.shape[0]
+        b = x_src.shape[0]
         with torch.no_grad():
             self.lt.eval()
             lt_tgt = self.lt(x_tgt)
         pseudo, q = self._pseudo_labels(lt_tgt)
         x_mix, y_mix = self._mix(x_src, y_src, x_tgt, pseudo)
-        ls_out = self.ls(torch.cat([x_src, x_mix]))
-        ss_out = self.ss(torch.cat([x_src, x_mix, x_tgt]))
+        fd = self.fd_nets
+        ls_out = self.ls(torch.cat([x_src, x_mix]), return_features="ls" in fd)
+        ss_out = self.ss(torch.cat([x_src, x_mix, x_tgt]), return_features="ss" in fd)
+        (ls_out, ls_feats), (ss_out, ss_feats) = (o if isinstance(o, tuple) else (o, None) for o in (ls_out, ss_out))
         losses = {
-            "ls_src": F.cross_entropy(ls_out[:b].float(), y_src, ignore_index=ignore),
-            "ls_mix": q * F.cross_entropy(ls_out[b:].float(), y_mix, ignore_index=ignore),
-            "ss_src": F.cross_entropy(ss_out[:b].float(), y_src, ignore_index=ignore),
-            "ss_mix": q * F.cross_entropy(ss_out[b : 2 * b].float(), y_mix, ignore_index=ignore),
+            "ls_src": self._ce(ls_out[:b], y_src),
+            "ls_mix": q * self._ce(ls_out[b:], y_mix),
+            "ss_src": self._ce(ss_out[:b], y_src),
+            "ss_mix": q * self._ce(ss_out[b : 2 * b], y_mix),
             "ss_kd": self.args["kd_weight"] * pixel_kd(ss_out[2 * b :], lt_tgt, self.args["temperature"]),
         }
+        for name, feats in (("ls", ls_feats), ("ss", ss_feats)):
+            if feats is not None:
+                losses[f"{name}_fd"] = self._fd(name, feats["encoder"][-1][:b], x_src, y_src)
         if self.args["mic"]:
-            x_masked = masked_image(x_tgt, self.g, self.args["mic_block"], self.args["mic_ratio"])
-            losses["ls_mic"] = q * F.cross_entropy(self.ls(x_masked).float(), pseudo, ignore_index=ignore)
-            losses["ss_mic"] = q * F.cross_entropy(self.ss(x_masked).float(), pseudo, ignore_index=ignore)
+            x_aug = self._strong_aug(x_tgt) if self.args["mic_aug"] else x_tgt
+            x_masked = masked_image(x_aug, self.g, self.args["mic_block"], self.args["mic_ratio"])
+            losses["ls_mic"] = q * self._ce(self.ls(x_masked), pseudo)
+            losses["ss_mic"] = q * self._ce(self.ss(x_masked), pseudo)
         losses["q"] = q.detach()
         losses["loss"] = sum(v for k, v in losses.items() if k != "q")
         return losses
@@ -243,9 +295,10 @@ class DUDA(Method):
         weights = self.weights.to(x_src.device)[y_mix.clamp(max=len(self.weights) - 1)]
         ce = F.cross_entropy(ss_out[b:].float(), y_mix, ignore_index=ignore, reduction="none")
         kd = pixel_kd_map(ss_out[b:], soft, self.args["temperature"])
-        target = (((2 - weights) * ce + weights * kd) * valid).sum() / valid.sum().clamp(min=1)
+        count = valid.sum().clamp(min=1) if self.args["ce_average"] == "valid" else valid.numel()
+        target = (((2 - weights) * ce + weights * kd) * valid).sum() / count
         losses = {
-            "ss_src": F.cross_entropy(ss_out[:b].float(), y_src, ignore_index=ignore),
+            "ss_src": self._ce(ss_out[:b], y_src),
             "ss_tgt": q * target,
             "q": q.detach(),
         }
@@ -253,8 +306,8 @@ class DUDA(Method):
         return losses
 
     def after_step(self, step):
-        if step < self.n1:
-            self.ema.update(self.ls, step)
+        if step < self.n1:  # after step `step` (0-based) LS has taken step + 1 optimiser steps
+            self.ema.update(self.ls, step + 1)
         if step == self.n1 - 1:
             self.end_of_pre_adaptation()
 
