@@ -206,3 +206,29 @@ def test_duda_with_the_reference_options_end_to_end(tiny_data, tmp_path):
     assert not (tmp_path / "bad").exists()
     bad = runner.invoke(app, [*args, "--ce-average", "pixels", "--out", str(tmp_path / "bad")])
     one_error_line(bad, "--ce-average")
+
+
+def test_adaptation_runs_do_not_choose_their_checkpoint_on_target_labels(tiny_data, tmp_path, monkeypatch):
+    """A supervised run keeps its best val checkpoint; DUDA, whose val labels are the target's, keeps the final."""
+    from distilkit.engine import trainer as engine
+    from distilkit.engine.checkpoint import read_meta
+    from distilkit.engine.config import TrainConfig
+
+    scores = iter([0.5, 0.2, 0.5, 0.2])  # the first evaluation of each run is the better one
+    real = engine.evaluate
+
+    def scripted(*args, **kwargs):
+        return {**real(*args, **kwargs), "miou": next(scores)}
+
+    monkeypatch.setattr(engine, "evaluate", scripted)
+    common = dict(data_root=str(tiny_data), imgsz=(64, 64), batch=1, workers=0, device="cpu", val_every=2,
+                  val_limit=1)  # fmt: skip
+    sup = TrainConfig(command="t", data="synth-gta", model="fastlitessnet", iters=4, **common)
+    engine.run_training(sup, out=tmp_path / "sup")
+    duda = TrainConfig(command="t", method="duda", data="synth-gta", model="fastlitessnet", iters=4, **common,
+                       method_args={"tgt": "synth-city", "teacher_model": "fastlitessnet", "stage1_iters": 2,
+                                    "stage3_iters": 2, "rcs": False, "inconsistency_images": 1})  # fmt: skip
+    engine.run_training(duda, out=tmp_path / "duda")
+    step = lambda run, name: read_meta(tmp_path / run / "weights" / name)["metrics"]["step"]  # noqa: E731
+    assert step("sup", "best.safetensors") == 2 and step("sup", "last.safetensors") == 4
+    assert step("duda", "best.safetensors") == 4 == step("duda", "last.safetensors")

@@ -163,15 +163,15 @@ class Trainer:
             train_data=self.cfg.data,  # the registry name: what INT8 export calibrates on by default
         )  # fmt: skip
         save_model(self.weights / "last.safetensors", student, meta)
-        if results["miou"] > self.best:
+        selects = self.method.selects_on_val
+        if (selects and results["miou"] > self.best) or (not selects and self.step == self.cfg.iters):
             self.best = results["miou"]
             save_model(self.weights / "best.safetensors", student, meta)
         self.save_extra_checkpoints(info)
         save_state(self.state_path, self.state_dict())
         self.write_metrics()
-        console.print(
-            f"step {self.step}/{self.cfg.iters}: val mIoU {100 * results['miou']:.2f} (best {100 * self.best:.2f})"
-        )
+        note = f"best {100 * self.best:.2f}" if selects else "measured only: best.safetensors is the final model"
+        console.print(f"step {self.step}/{self.cfg.iters}: val mIoU {100 * results['miou']:.2f} ({note})")
 
     def save_extra_checkpoints(self, info) -> None:
         for name, net in self.method.extra_checkpoints().items():

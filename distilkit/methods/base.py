@@ -39,6 +39,9 @@ class Method:
 
     name = "base"
     imgsz: tuple[int, int]  # training crop size, recorded in checkpoints
+    # whether best.safetensors may be chosen by val mIoU; False where the val labels are the unlabelled target's
+    # (adaptation), which may only measure: best.safetensors is then the final, deployed model
+    selects_on_val = True
 
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg

@@ -78,6 +78,8 @@ DEFAULTS = {
 
 @register_method("duda")
 class DUDA(Method):
+    selects_on_val = False  # the target's labels only measure: the deployed SS is the one after stage 3
+
     def __init__(self, cfg: TrainConfig):
         super().__init__(cfg)
         a = self.args = {**DEFAULTS, **cfg.method_args}
@@ -385,3 +387,6 @@ def report(method: DUDA, final: dict, run_dir) -> None:
     write_json(run_dir / "stages.json", {"stages": rows, "inconsistency": classes})
     print_table(eval_table(final, f"small student on {method.args['tgt']}, final"))
     save_eval(final, run_dir)
+    deployed = run_dir / "weights" / "best.safetensors"
+    console.print(f"deployed small student: {deployed} (= last.safetensors, the model after stage 3; the target's "
+                  "labels only measured it), large teacher LT: teacher.safetensors")  # fmt: skip
