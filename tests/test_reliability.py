@@ -212,6 +212,35 @@ CASES: dict[str, tuple[Callable, str, bool]] = {
     "student encoder weights of another architecture (distill sakd --pretrained)": (
         lambda t, d, c: ["distill", "sakd", "--teacher", str(c), "--student", "unet-resnet18", "--pretrained",
                          str(c), "--data", "folder", "--data-root", str(d), *TINY], "no tensor in it matches", True),
+    # numbers out of range: refused before anything is made (TrainConfig.validate, cli.options.check)
+    **{f"{flag} {value} ({argv[0]})": (lambda t, d, c, argv=argv, flag=flag, value=value: [
+        *[str(c) if a == "CKPT" else str(d) if a == "DATA" else a for a in argv], flag, value],
+        f"{flag} {value}", True)
+       for argv, flag, value in [
+           ((*TRAIN, "--data-root", "DATA"), "--batch", "0"), ((*TRAIN, "--data-root", "DATA"), "--iters", "-5"),
+           ((*TRAIN, "--data-root", "DATA"), "--val-every", "0"), ((*TRAIN, "--data-root", "DATA"), "--workers", "-1"),
+           ((*TRAIN, "--data-root", "DATA"), "--lr", "0.0"), ((*TRAIN, "--data-root", "DATA"), "--warmup", "-1"),
+           (("distill", "sdd", "--teacher", "CKPT", "--data", "folder", "--data-root", "DATA", *TINY), "--batch", "0"),
+           (("distill", "duda", "--src", "folder", "--tgt", "folder", "--data-root", "DATA"), "--batch", "0"),
+           (("distill", "duda", "--src", "folder", "--tgt", "folder", "--data-root", "DATA"), "--stage1-iters", "0"),
+           (("predict", "DATA/images/val/0000.png", "--weights", "CKPT"), "--alpha", "5.0"),
+           (("predict", "DATA/images/val/0000.png", "--weights", "CKPT"), "--batch", "0"),
+           (("fps", "--model", "segformer-b0"), "--iters", "0"), (("fps", "--model", "segformer-b0"), "--warmup", "-1"),
+           (("evaluate", "CKPT", "--data-root", "DATA"), "--limit", "0"),
+       ]},
+    "--imgsz 0 0 (train-teacher)": (lambda t, d, c: [*TRAIN, "--data-root", str(d), "--imgsz", "0", "0"],
+                                    "--imgsz 0 0", True),
+    # runs that are not what they claim
+    "--resume of a run another command made": (
+        lambda t, d, c: ["distill", "sdd", "--resume", resume_dir_with(t, lambda p: p.write_bytes(b"x"))[-1]],
+        "`distilkit train-teacher` made it", True),
+    "args.json truncated (--resume)": (
+        lambda t, d, c: resume_dir_with(t, lambda p: (p.write_bytes(b"x"),
+                                                      (p.parents[1] / "args.json").write_text('{"command": "tra'))),
+        "not valid JSON", True),
+    "args.json with a number of the wrong type (--resume)": (
+        lambda t, d, c: resume_dir_with(t, lambda p: (p.write_bytes(b"x"), (p.parents[1] / "args.json").write_text(
+            json.dumps({"command": "train-teacher", "batch": "eight"})))), "--batch eight", True),
     "evaluation mode that does not exist": (
         lambda t, d, c: ["evaluate", str(c), "--mode", "zoom", "--data", "folder", "--data-root", str(d)], "--mode",
         True),

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from distilkit.cli.options import Batch, DataRoot, Device, ExistOk, ImgSz, Name, Out, user_errors
+from distilkit.cli.options import Batch, DataRoot, Device, ExistOk, ImgSz, Name, Out, check, user_errors
 
 Backend = Annotated[str, typer.Option("--backend", help="torch (a .safetensors checkpoint) or onnx (an .onnx export).")]
 Half = Annotated[bool, typer.Option("--half", help="fp16 inference (CUDA only).")]
@@ -43,6 +43,8 @@ def predict(
     from distilkit.utils.device import select_device
     from distilkit.utils.files import increment_run_dir
 
+    check("--batch", batch, 1)
+    check("--alpha", alpha, 0, 1)
     if weights is not None and weights.suffix == ".onnx":
         backend = "onnx"
     summary = run_predict(
@@ -92,6 +94,10 @@ def fps(
     from distilkit.utils.device import select_device
     from distilkit.utils.files import increment_run_dir, write_json
 
+    check("--warmup", warmup, 0)
+    check("--iters", iters, 1)
+    check("--batch", batch, 1)
+    check("--imgsz", imgsz, 1)
     dev = select_device(device)
     if backend not in ("torch", "onnx", "all"):
         raise DistilkitError(f"--backend {backend}: expected torch, onnx or all")

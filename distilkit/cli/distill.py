@@ -25,6 +25,7 @@ from distilkit.cli.options import (
     SkipBad,
     Workers,
     augment,
+    check,
     user_errors,
 )
 
@@ -139,7 +140,14 @@ def duda(
         if preset not in DUDA_PRESETS:
             raise DistilkitError(f"--preset {preset}: expected {' or '.join(DUDA_PRESETS)}")
         p = DUDA_PRESETS[preset]
-        n1, n3 = stage1_iters or p["stage1"], stage3_iters or p["stage3"]
+
+        def given(value, default):  # an explicit 0 is checked, not replaced by the preset
+            return default if value is None else value
+
+        n1, n3 = given(stage1_iters, p["stage1"]), given(stage3_iters, p["stage3"])
+        check("--stage1-iters", n1, 1)
+        check("--stage3-iters", n3, 1)
+        check("--inconsistency-images", inconsistency_images, 1)
         method_args = dict(
             tgt=tgt,
             teacher=str(teacher) if teacher else None,
@@ -166,7 +174,7 @@ def duda(
             fd_classes=fd_classes,
             style=style,
             fda_beta=fda_beta,
-            inconsistency_images=inconsistency_images or p["inconsistency_images"],
+            inconsistency_images=given(inconsistency_images, p["inconsistency_images"]),
             src_root=str(src_root) if src_root else None,
             tgt_root=str(tgt_root) if tgt_root else None,
             preset=preset,
@@ -179,14 +187,14 @@ def duda(
             val_data=tgt,
             data_root=str(data_root) if data_root else None,
             model=student_model or p["student_model"],
-            imgsz=tuple(imgsz) if imgsz else p["imgsz"],
-            batch=batch or p["batch"],
+            imgsz=tuple(imgsz) if imgsz is not None else p["imgsz"],
+            batch=given(batch, p["batch"]),
             iters=n1 + n3,
-            lr=lr or p["lr"],
-            head_lr_mult=head_lr_mult or p["head_lr_mult"],
+            lr=given(lr, p["lr"]),
+            head_lr_mult=given(head_lr_mult, p["head_lr_mult"]),
             pretrained=pretrained,
             warmup=p["warmup"],
-            val_every=val_every or p["val_every"] or n1,
+            val_every=given(val_every, p["val_every"] or n1),
             val_limit=p["val_limit"],
             amp=amp,
             seed=seed,
@@ -195,7 +203,7 @@ def duda(
             device=device,
             method_args=method_args,
         )
-    results, run_dir, method = run_training(cfg, name, out, exist_ok, resume, device)
+    results, run_dir, method = run_training(cfg, name, out, exist_ok, resume, device, "distill-duda")
     if is_main():  # under torchrun, rank 0 reports
         report(method, results, run_dir)
 
@@ -228,7 +236,7 @@ def _distill(method: str, label: str, resume: Path | None, method_args: dict, tr
         teacher = method_args.get("teacher")
         method_args["teacher"] = str(teacher) if teacher else None
         cfg = TrainConfig(command=f"distill-{method}", method=method, method_args=method_args, **train)
-    results, run_dir, m = run_training(cfg, resume=resume, **run)
+    results, run_dir, m = run_training(cfg, resume=resume, command=f"distill-{method}", **run)
     if not is_main():  # under torchrun, rank 0 reports
         return
     print_table(eval_table(results, f"{m.cfg.model} distilled with {label}, final"))

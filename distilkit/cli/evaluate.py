@@ -7,7 +7,20 @@ from typing import Annotated
 
 import typer
 
-from distilkit.cli.options import Amp, Batch, DataRoot, Device, ExistOk, ImgSz, Name, Out, SkipBad, Workers, user_errors
+from distilkit.cli.options import (
+    Amp,
+    Batch,
+    DataRoot,
+    Device,
+    ExistOk,
+    ImgSz,
+    Name,
+    Out,
+    SkipBad,
+    Workers,
+    check,
+    user_errors,
+)
 
 
 @user_errors
@@ -42,6 +55,10 @@ def evaluate(
     from distilkit.utils.device import select_device
     from distilkit.utils.files import increment_run_dir, write_json
 
+    check("--limit", limit, 1)
+    check("--batch", batch, 1)
+    check("--workers", workers, 0)
+    check("--imgsz", imgsz, 1)
     dev = select_device(device)
     weights = resolve_weights(weights)
     model, meta = load_backend(weights, dev)  # a checkpoint, or the exported file itself

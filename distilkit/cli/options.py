@@ -51,6 +51,20 @@ def augment(jitter: float, hue: float, grey: float) -> dict:
     return {"jitter": jitter, "hue": hue, "grey": grey}
 
 
+def check(flag: str, value, low: float, high: float | None = None) -> None:
+    """A numeric option of a command that builds no TrainConfig (which checks its own), checked before
+    anything is created: one line otherwise. None passes (an unset optional option)."""
+    from distilkit.errors import DistilkitError
+
+    if value is None:
+        return
+    for v in value if isinstance(value, tuple | list) else (value,):
+        if v < low or (high is not None and v > high):
+            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+            shown = " ".join(map(str, value)) if isinstance(value, tuple | list) else value
+            raise DistilkitError(f"{flag} {shown}: expected {bound}")
+
+
 def user_errors(fn):
     """Turn a DistilkitError into one clear line on stderr and exit code 1 (no traceback)."""
 

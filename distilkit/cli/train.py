@@ -101,7 +101,7 @@ def train_teacher(
             method_args={"style": style, "style_target": style_target, "weights": str(weights) if weights else None,
                          "aug": augment(jitter, hue, grey)},
         )  # fmt: skip
-    results, run_dir, method = run_training(cfg, name, out, exist_ok, resume, device)
+    results, run_dir, method = run_training(cfg, name, out, exist_ok, resume, device, "train-teacher")
     if not is_main():  # under torchrun, rank 0 reports
         return
     val = method.val_dataset()

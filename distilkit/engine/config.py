@@ -8,6 +8,15 @@ from pathlib import Path
 
 from distilkit.errors import DistilkitError
 
+INT_MINIMA = {"batch": 1, "iters": 1, "warmup": 0, "val_every": 1, "val_limit": 1, "log_every": 1, "seed": 0,
+              "workers": 0}  # fmt: skip
+FLOAT_RANGES = {  # name: (low, high, low excluded)
+    "lr": (0.0, float("inf"), True), "head_lr_mult": (0.0, float("inf"), True),
+    "weight_decay": (0.0, float("inf"), False), "momentum": (0.0, 1.0, False), "power": (0.0, float("inf"), True),
+    "grad_clip": (0.0, float("inf"), True),
+}  # fmt: skip
+OPTIONAL = {"val_limit", "grad_clip"}
+
 
 @dataclass
 class TrainConfig:
@@ -43,6 +52,40 @@ class TrainConfig:
     device: str = "auto"
     method_args: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Every number in range and of its type, checked once here before anything is created: one line
+        naming the option otherwise (a bad flag, or a hand-edited args.json)."""
+
+        def flag(name: str) -> str:
+            return "--" + name.replace("_", "-")
+
+        for name, low in INT_MINIMA.items():
+            value = getattr(self, name)
+            if name in OPTIONAL and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise DistilkitError(f"{flag(name)} {value}: expected an integer >= {low}")
+        for name, (low, high, open_low) in FLOAT_RANGES.items():
+            value = getattr(self, name)
+            if name in OPTIONAL and value is None:
+                continue
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and value <= high
+            ok = ok and (value > low if open_low else value >= low)
+            if not ok:
+                bound = f"> {low}" if open_low else f">= {low}"
+                raise DistilkitError(f"{flag(name)} {value}: expected a number {bound}" + (
+                    f" and <= {high}" if high != float("inf") else ""))  # fmt: skip
+        size = self.imgsz
+        if size is not None and not (
+            len(size) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)
+        ):
+            raise DistilkitError(f"--imgsz {' '.join(map(str, size))}: expected two positive integers H W")
+        if not isinstance(self.method_args, dict) or not isinstance(self.model_args, dict):
+            raise DistilkitError("method_args and model_args must be JSON objects (a hand-edited args.json?)")
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
@@ -50,18 +93,33 @@ class TrainConfig:
     def from_file(cls, path: Path) -> TrainConfig:
         if not path.is_file():
             raise DistilkitError(f"cannot resume: {path} not found (is this a distilkit run directory?)")
-        raw = json.loads(path.read_text())
+        try:
+            raw = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DistilkitError(f"cannot read {path}: not valid JSON ({e.__class__.__name__}; truncated?)") from None
+        if not isinstance(raw, dict):
+            raise DistilkitError(f"cannot read {path}: expected a JSON object of training settings")
         known = {f.name for f in fields(cls)}
-        cfg = cls(**{k: v for k, v in raw.items() if k in known})
-        cfg.imgsz = tuple(cfg.imgsz) if cfg.imgsz else None
-        return cfg
+        values = {k: v for k, v in raw.items() if k in known}
+        if isinstance(values.get("imgsz"), list):
+            values["imgsz"] = tuple(values["imgsz"])
+        return cls(**values)
 
 
-def resume_config(path: Path, device: str | None = None) -> tuple[TrainConfig, Path]:
-    """`--resume` takes a run dir or any file in it (weights/last.state.pt); the run's args.json says the rest."""
+def cli_name(command: str) -> str:
+    """A run's recorded command as typed: distill-duda -> distill duda."""
+    return command.replace("-", " ", 1) if command.startswith("distill-") else command
+
+
+def resume_config(path: Path, device: str | None = None, command: str | None = None) -> tuple[TrainConfig, Path]:
+    """`--resume` takes a run dir or any file in it (weights/last.state.pt); the run's args.json says the rest.
+    `command`: the command resuming, refused when another command made the run."""
     path = Path(path)
     run_dir = path if path.is_dir() else next((p for p in path.parents if (p / "args.json").is_file()), path.parent)
     cfg = TrainConfig.from_file(run_dir / "args.json")
+    if command is not None and cfg.command != command:
+        raise DistilkitError(f"cannot resume {run_dir} with `distilkit {cli_name(command)}`: `distilkit "
+                             f"{cli_name(cfg.command)}` made it; resume it with that command")  # fmt: skip
     if not (run_dir / "weights" / "last.state.pt").is_file():
         raise DistilkitError(f"cannot resume {run_dir}: no weights/last.state.pt (it stopped before its first save)")
     if device:

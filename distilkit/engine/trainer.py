@@ -222,18 +222,20 @@ def run_training(
     exist_ok: bool = False,
     resume: Path | None = None,
     device: str | None = None,
+    command: str | None = None,
 ) -> tuple:
     """What every training command does: build the method (seeded), make the run dir, fit.
 
     With `resume` (a run dir or a file in it), `cfg` is ignored: the run's args.json says the experiment
-    and training continues from its last saved state. Returns (final evaluation, run dir, method).
+    and training continues from its last saved state (refused when `command` did not make the run).
+    Returns (final evaluation, run dir, method).
     """
     from distilkit.engine.config import resume_config
     from distilkit.methods import build_method
     from distilkit.utils.device import seed_everything, select_device
 
     if resume is not None:
-        cfg, run_dir = resume_config(resume, device if device != "auto" else None)
+        cfg, run_dir = resume_config(resume, device if device != "auto" else None, command)
     check_names(cfg.optimizer, cfg.schedule)
     dev = ddp.init_from_env(select_device(cfg.device))
     seed_everything(cfg.seed)
