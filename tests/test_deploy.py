@@ -52,6 +52,21 @@ def test_predict_image_folder_glob_and_masks_decode(tiny_ckpt, images, tmp_path)
     assert mask.getpalette()[13 * 3 : 13 * 3 + 3] == [0, 0, 142]  # car's Cityscapes colour
 
 
+def test_predict_outputs_never_collide_and_keep_the_layout(tiny_ckpt, images, tmp_path):
+    """Two cameras with the same frame names, x.png beside x.jpg, a file reached twice by a glob: one output each."""
+    src = tmp_path / "src"
+    for cam in ("cam1", "cam2"):
+        (src / cam).mkdir(parents=True)
+        (src / cam / "0001.png").write_bytes((images / "f0.png").read_bytes())
+    Image.open(images / "f1.png").convert("RGB").save(src / "cam1" / "0001.jpg")
+    (src / "link").symlink_to(src / "cam2")  # cam2's frame reachable twice
+    ok(runner.invoke(app, ["predict", f"{src}/**/*", "--weights", str(tiny_ckpt), "--out", str(tmp_path / "p")]))
+    masks = sorted(p.relative_to(tmp_path / "p/masks").as_posix() for p in (tmp_path / "p/masks").rglob("*.png"))
+    assert masks == ["cam1/0001_jpg.png", "cam1/0001_png.png", "cam2/0001.png"]
+    outputs = json.loads((tmp_path / "p/predictions.json").read_text())["outputs"]
+    assert len({o["mask"] for o in outputs}) == len(outputs) == 3
+
+
 def test_predict_video_streams_and_keeps_the_frame_rate(tiny_ckpt, tmp_path):
     video = write_video(tmp_path / "clip.mp4", frames=7, rate=5)
     ok(
@@ -115,3 +130,29 @@ def test_fps_both_backends(tiny_ckpt, tmp_path):
     assert "mean ms" in result.stdout
     two = ["fps", str(tiny_ckpt), "--model", "x", "--imgsz", "64", "128", "--iters", "2", "--warmup", "0"]
     ok(runner.invoke(app, [*two, "--out", str(tmp_path / "g")]))
+
+
+def test_images_are_read_as_displayed_whatever_their_bit_depth(tmp_path):
+    """A 16-bit grey PNG is scaled, not clipped to white; EXIF orientation is applied to image and label alike."""
+    from distilkit.data.base import read_image, read_label_raw
+    from distilkit.errors import DistilkitError
+
+    grey16 = (np.arange(64 * 32, dtype=np.uint16).reshape(32, 64) * 32).astype(np.uint16)
+    Image.fromarray(grey16).save(tmp_path / "g16.png")
+    got = read_image(tmp_path / "g16.png")
+    assert got.shape == (32, 64, 3) and np.array_equal(got[..., 0], np.round(grey16 / 257).astype(np.uint8))
+    photo = np.zeros((20, 40, 3), np.uint8)
+    photo[:, :10] = 255  # a white band on the left as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    Image.fromarray(photo).save(tmp_path / "rot.jpg", exif=exif, quality=100)
+    label = np.zeros((20, 40), np.uint8)
+    label[:, :10] = 1
+    Image.fromarray(label).save(tmp_path / "rot_label.png", exif=exif)
+    shown, shown_label = read_image(tmp_path / "rot.jpg"), read_label_raw(tmp_path / "rot_label.png")
+    assert shown.shape == (40, 20, 3) and shown_label.shape == (40, 20)
+    assert shown[:10].mean() > 200 and shown[-10:].mean() < 50  # the band is now on top
+    assert np.array_equal(shown_label > 0, shown[..., 0] > 127)
+    Image.fromarray(np.ones((4, 4), np.float32)).save(tmp_path / "f.tif")
+    with pytest.raises(DistilkitError, match="floating-point"):
+        read_image(tmp_path / "f.tif")

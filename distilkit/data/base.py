@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from distilkit.errors import DistilkitError, one_line
 
@@ -41,11 +41,26 @@ def make_lut(mapping: dict[int, int], size: int = 256, strict: bool = True) -> n
     return lut
 
 
+def to_rgb8(im: Image.Image, path: Path) -> np.ndarray:
+    """Any mode Pillow opens as RGB uint8: 16-bit and 32-bit integer greys scaled to 8 bits (Pillow's own
+    convert would clip them to white), float images refused."""
+    if im.mode.startswith("I"):
+        grey = np.asarray(im).astype(np.int64)
+        if grey.min() < 0 or grey.max() > 65535:
+            raise DistilkitError(f"cannot read image {path}: integer values outside 0..65535 (mode {im.mode})")
+        scale = 257 if im.mode.startswith("I;16") or grey.max() > 255 else 1
+        return np.repeat((grey / scale).round().astype(np.uint8)[..., None], 3, axis=2)
+    if im.mode == "F":
+        raise DistilkitError(f"cannot read image {path}: floating-point pixels; save it as 8- or 16-bit")
+    return np.asarray(im.convert("RGB"))
+
+
 def read_image(path: Path) -> np.ndarray:
-    """RGB uint8 HxWx3; one clear error for a missing, empty or corrupt file."""
+    """RGB uint8 HxWx3 as displayed (EXIF orientation applied); one clear error for a missing, empty or
+    corrupt file."""
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            return to_rgb8(ImageOps.exif_transpose(im), path)
     except FileNotFoundError:
         raise DistilkitError(f"image not found: {path}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
@@ -58,7 +73,7 @@ def read_label_raw(path: Path) -> np.ndarray:
         with Image.open(path) as im:
             if im.mode in ("RGB", "RGBA"):
                 raise DistilkitError(f"label {path} is a colour image; expected one channel of class ids")
-            return np.asarray(im)
+            return np.asarray(ImageOps.exif_transpose(im))  # oriented as its image is
     except FileNotFoundError:
         raise DistilkitError(f"label not found: {path}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:

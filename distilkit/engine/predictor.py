@@ -180,7 +180,15 @@ def run_predict(
     gets an overlay mp4 at its frame rate (audio dropped), and per-frame masks with `save_mask=True`.
     """
     from distilkit.engine.checkpoint import resolve_weights
-    from distilkit.engine.sources import VideoWriter, colour_mask, overlay, read_images, resolve_source, video_frames
+    from distilkit.engine.sources import (
+        VideoWriter,
+        colour_mask,
+        output_names,
+        overlay,
+        read_images,
+        resolve_source,
+        video_frames,
+    )
     from distilkit.utils.console import err_console
     from distilkit.utils.files import write_json
     from distilkit.utils.progress import progress_bar
@@ -200,7 +208,8 @@ def run_predict(
         stem = src.paths[0].stem
         items = ((f"{stem}_{i:06d}", frame) for i, frame in enumerate(frames))
     else:
-        count, items = len(src.paths), ((p.stem, image) for p, image in read_images(src.paths))
+        names = dict(zip(src.paths, output_names(src.paths), strict=True))
+        count, items = len(src.paths), ((names[p], image) for p, image in read_images(src.paths))
     chunks = batched(items, batch)
     first = next(chunks, None)  # a bad first image or an empty video fails here, before any output exists
     if first is None:
@@ -221,6 +230,7 @@ def run_predict(
             entry = {"name": name}
             if masks_on:
                 entry["mask"] = str(run_dir / "masks" / f"{name}.png")
+                Path(entry["mask"]).parent.mkdir(parents=True, exist_ok=True)
                 colour_mask(label, meta["palette"]).save(entry["mask"])
             if video:
                 if not video_out:
@@ -229,6 +239,7 @@ def run_predict(
             else:
                 if save_overlay:
                     entry["overlay"] = str(run_dir / "overlays" / f"{name}.jpg")
+                    Path(entry["overlay"]).parent.mkdir(parents=True, exist_ok=True)
                     Image.fromarray(overlay(image, label, predictor.palette, alpha)).save(entry["overlay"], quality=92)
                 outputs.append(entry)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import glob
+import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -39,11 +41,25 @@ def resolve_source(source: str) -> Source:
             return Source("images", [path])
         raise DistilkitError(f"{path}: not an image or video file (by its extension)")
     if any(ch in source for ch in "*?["):
-        files = sorted(Path(p) for p in glob.glob(source, recursive=True) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+        matches = sorted(Path(p) for p in glob.glob(source, recursive=True) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+        files = list({p.resolve(): p for p in reversed(matches)}.values())[::-1]  # a file reached twice: once
         if not files:
             raise DistilkitError(f"no images match {source}")
         return Source("images", files)
     raise DistilkitError(f"source not found: {source}")
+
+
+def output_names(paths: list[Path]) -> list[str]:
+    """One unique output name per input, keeping the inputs' layout under their common folder
+    (cam1/0001.png and cam2/0001.png stay apart); inputs that differ only by extension keep it in the name
+    (x.png, x.jpg -> x_png, x_jpg)."""
+    full = [p.absolute() for p in paths]
+    base = Path(os.path.commonpath([p.parent for p in full]))
+    rel = [p.relative_to(base).with_suffix("") for p in full]
+    taken = Counter(rel)
+    names = [r.parent / f"{r.name}_{p.suffix.lstrip('.').lower()}" if taken[r] > 1 else r
+             for r, p in zip(rel, full, strict=True)]  # fmt: skip
+    return [n.as_posix() for n in names]
 
 
 def colour_mask(label: np.ndarray, palette) -> Image.Image:
