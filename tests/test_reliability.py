@@ -350,3 +350,50 @@ def test_every_case_is_listed_in_the_docs():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "reliability.md").read_text()
     assert f"## Bad input: {len(CASES)} cases" in doc
     assert all(f"| {case} |" in doc for case in CASES)
+
+
+# ---- disks, permissions, run directories --------------------------------------------------------------------
+def test_written_files_get_the_umask_permissions(tmp_path):
+    from distilkit.utils.files import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "a.json", lambda p: p.write_text("{}"))
+        os.umask(0o077)
+        atomic_write(tmp_path / "b.json", lambda p: p.write_text("{}"))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644  # mkstemp alone gives 0600
+    assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_previous_file(tmp_path):
+    import errno
+
+    from distilkit.errors import DistilkitError
+    from distilkit.utils.files import atomic_write
+
+    run = tmp_path / "run"
+    (run / "weights").mkdir(parents=True)
+    (run / "args.json").write_text("{}")
+    target = run / "weights" / "last.safetensors"
+    target.write_bytes(b"the previous checkpoint")
+
+    def full(p: Path) -> None:
+        p.write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(DistilkitError, match="no space left") as e:
+        atomic_write(target, full)
+    assert "previous version is intact" in str(e.value) and f"--resume {run}" in str(e.value)
+    assert target.read_bytes() == b"the previous checkpoint"
+    assert [p.name for p in (run / "weights").iterdir()] == ["last.safetensors"]  # no temp file left
+
+
+def test_run_directories_are_claimed_atomically(tmp_path, monkeypatch):
+    """Many processes started at once each get their own run directory (mkdir, not an exists-check)."""
+    monkeypatch.chdir(tmp_path)
+    code = "from distilkit.utils.files import increment_run_dir as f; print(f('train-teacher'))"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(6)]
+    dirs = [p.communicate()[0].strip() for p in procs]
+    assert len(set(dirs)) == 6 and all((tmp_path / d).is_dir() for d in dirs)

@@ -190,7 +190,7 @@ def run_predict(
         video_frames,
     )
     from distilkit.utils.console import err_console
-    from distilkit.utils.files import write_json
+    from distilkit.utils.files import atomic_write, write_json
     from distilkit.utils.progress import progress_bar
 
     if backend not in ("torch", "onnx"):
@@ -230,8 +230,8 @@ def run_predict(
             entry = {"name": name}
             if masks_on:
                 entry["mask"] = str(run_dir / "masks" / f"{name}.png")
-                Path(entry["mask"]).parent.mkdir(parents=True, exist_ok=True)
-                colour_mask(label, meta["palette"]).save(entry["mask"])
+                mask = colour_mask(label, meta["palette"])
+                atomic_write(Path(entry["mask"]), lambda p, m=mask: m.save(p, format="PNG"))  # no half-written mask
             if video:
                 if not video_out:
                     video_out.append(VideoWriter(out_video, rate, image.shape[1], image.shape[0]))
@@ -239,8 +239,8 @@ def run_predict(
             else:
                 if save_overlay:
                     entry["overlay"] = str(run_dir / "overlays" / f"{name}.jpg")
-                    Path(entry["overlay"]).parent.mkdir(parents=True, exist_ok=True)
-                    Image.fromarray(overlay(image, label, predictor.palette, alpha)).save(entry["overlay"], quality=92)
+                    blend = Image.fromarray(overlay(image, label, predictor.palette, alpha))
+                    atomic_write(Path(entry["overlay"]), lambda p, b=blend: b.save(p, format="JPEG", quality=92))
                 outputs.append(entry)
 
     done, writer = 0, WriteBehind(depth=2)

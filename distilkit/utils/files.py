@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -27,25 +28,40 @@ def increment_run_dir(command: str, name: str = "exp", out: Path | None = None, 
     if exist_ok:
         _mkdir(path)
         return path
+    _mkdir(base)
     n = 2
-    while path.exists():
+    while not _mkdir(path, claim=True):  # mkdir is atomic: two processes never get the same directory
         path = base / f"{name}{n}"
         n += 1
-    _mkdir(path)
     return path
 
 
-def _mkdir(path: Path) -> None:
+def _mkdir(path: Path, claim: bool = False) -> bool:
+    """Make `path` (and its parents). With `claim`, False when it already exists (someone else's)."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=not claim)
+    except FileExistsError:
+        if not path.is_dir():
+            raise DistilkitError(f"cannot create run directory {path}: a file is in the way") from None
+        return False
     except OSError as e:
         raise DistilkitError(f"cannot create run directory {path}: {e.strerror}") from None
+    return True
+
+
+def umask() -> int:
+    """The process's umask (read by setting and restoring it: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call `write(tmp)` on a temp file beside `path`, then rename it over `path` in one step.
 
-    A process killed mid-write leaves the previous file intact.
+    A process killed mid-write leaves the previous file intact. The file gets the permissions the umask
+    gives a new file (mkstemp's are 0600: a teammate or a serving process could not read a checkpoint). A
+    full disk is one clear error that says what was kept.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,10 +69,20 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DistilkitError(disk_full_message(path)) from None
         raise
+
+
+def disk_full_message(path: Path) -> str:
+    run = next((p for p in path.parents if (p / "args.json").is_file()), None)
+    kept = "its previous version is intact" if path.exists() else "nothing was written in its place"
+    resume = f"; free space, then `--resume {run}` continues from the last saved state" if run else "; free space"
+    return f"no space left on the device writing {path} ({kept}){resume}"
 
 
 def write_json(path: Path, data: Any) -> None:
