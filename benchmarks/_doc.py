@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from distilkit.engine.checkpoint import read_meta
-from distilkit.engine.config import TrainConfig
+from distilkit.engine.config import TrainConfig, same_experiment
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -87,10 +87,9 @@ def augment_of(args: argparse.Namespace) -> dict:
 
 
 def finished(run_dir: Path, cfg: TrainConfig) -> bool:
-    """Whether `run_dir` holds a finished run of exactly this experiment (args.json equal, final weights)."""
+    """Whether `run_dir` holds a finished run of exactly this experiment (the same experiment, final weights)."""
     if not (run_dir / "args.json").is_file() or not (run_dir / "weights" / "last.safetensors").is_file():
         return False
-    return (
-        TrainConfig.from_file(run_dir / "args.json") == cfg
-        and read_meta(run_dir / "weights" / "last.safetensors")["metrics"].get("step") == cfg.iters
-    )
+    done = TrainConfig.from_file(run_dir / "args.json")
+    step = read_meta(run_dir / "weights" / "last.safetensors")["metrics"].get("step")
+    return same_experiment(done, cfg) and step == done.iters

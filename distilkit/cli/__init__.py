@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from distilkit import __version__
-from distilkit.cli import deploy, distill, evaluate, info, train
+from distilkit.cli import compare, deploy, distill, evaluate, info, train
 
 app = typer.Typer(
     name="distilkit",
@@ -35,6 +35,7 @@ def root(
 
 app.command("train-teacher")(train.train_teacher)
 app.add_typer(distill.app, name="distill")
+app.command("compare")(compare.compare)
 app.command("evaluate")(evaluate.evaluate)
 app.command("predict")(deploy.predict)
 app.command("fps")(deploy.fps)

@@ -106,6 +106,15 @@ class TrainConfig:
         return cls(**values)
 
 
+def same_experiment(done: TrainConfig, wanted: TrainConfig) -> bool:
+    """Whether a run recorded as `done` (its args.json) is the experiment `wanted` asks for. A method writes its
+    defaults into method_args and SAKD its own length into iters; both are the request's, not a difference."""
+    got, want = json.loads(done.to_json()), json.loads(wanted.to_json())  # tuples and lists alike
+    got["iters"] = want["iters"]
+    got["method_args"] = {k: got["method_args"].get(k) for k in want["method_args"]}
+    return got == want
+
+
 def cli_name(command: str) -> str:
     """A run's recorded command as typed: distill-duda -> distill duda."""
     return command.replace("-", " ", 1) if command.startswith("distill-") else command

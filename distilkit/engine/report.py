@@ -66,5 +66,17 @@ def plot_per_class(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def compare_table(summary: list[dict], title: str) -> Table:
+    """`distilkit compare`'s table: each arm's mIoU over seeds and its difference to the student alone."""
+    table = Table(title=title)
+    for col in ("arm", "mIoU mean +- std", "per seed", "vs alone (paired)", "train min"):
+        table.add_column(col, justify="left" if col == "arm" else "right")
+    for e in summary:
+        diff = "" if e["diff_mean"] is None else f"{e['diff_mean']:+.2f} +- {e['diff_std']:.2f}"
+        table.add_row(e["arm"], f"{e['mean']:.2f} +- {e['std']:.2f}", ", ".join(f"{m:.1f}" for m in e["miou"]), diff,
+                      f"{e['train_s'] / 60:.1f}")  # fmt: skip
+    return table
+
+
 def print_table(table: Table) -> None:
     console.print(table)
