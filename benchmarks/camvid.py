@@ -23,12 +23,12 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _doc import DOCS, finished, machine, write_block  # noqa: E402
+from _doc import DOCS, machine, write_block  # noqa: E402
 
+from distilkit.engine.compare import ALONE, Arm, plot, run_arm, summarise  # noqa: E402
 from distilkit.engine.config import TrainConfig  # noqa: E402
 
 STUDENTS = {  # key: (model, --pretrained)
@@ -36,10 +36,11 @@ STUDENTS = {  # key: (model, --pretrained)
     "fastlite": ("fastlitessnet", None),
     "b0": ("segformer-b0", None),
 }
-METHODS = ["alone", "kd", "sdd", "cwd", "hdl", "sakd"]
-LABELS = {"alone": "student alone", "kd": "pixel KD", "sdd": "SDD", "cwd": "CWD", "hdl": "HDL",
+METHODS = [ALONE, "kd", "sdd", "cwd", "hdl", "sakd"]
+LABELS = {ALONE: "student alone", "kd": "pixel KD", "sdd": "SDD", "cwd": "CWD", "hdl": "HDL",
           "sakd": "SAKD r = 0.5"}  # fmt: skip
 GAIN = 1.0  # the issue's target: a method's mean >= the student alone + 1.0 mIoU
+TRAIN_FRAMES = 367
 
 
 def base_config(args, **kw) -> TrainConfig:
@@ -51,117 +52,68 @@ def base_config(args, **kw) -> TrainConfig:
     return TrainConfig(**{**common, **kw})
 
 
-def arm(args, run_dir: Path, cfg: TrainConfig) -> dict:
-    """Train one arm (unless `--reuse` finds it finished) and return its row."""
-    if not (args.reuse and finished(run_dir, cfg) and (run_dir / "bench.json").is_file()):
-        from distilkit.engine.trainer import run_training
-
-        start = time.perf_counter()
-        results, _, method = run_training(cfg, out=run_dir, exist_ok=True)
-        row = {"miou": 100 * results["miou"], "train_s": results["train_time_s"], "wall_s": time.perf_counter() - start,
-               "iters": method.cfg.iters,
-               "per_class": {k: 100 * v["iou"] for k, v in results.get("per_class", {}).items()}}  # fmt: skip
-        (run_dir / "bench.json").write_text(json.dumps(row, indent=1))
-    row = json.loads((run_dir / "bench.json").read_text())
-    print(f"{run_dir.name:40} mIoU {row['miou']:6.2f}  train {row['train_s'] / 60:5.1f} min", flush=True)
-    return {**row, "checkpoint": str(run_dir / "weights" / "last.safetensors")}
-
-
 def teacher_arm(args) -> dict:
     cfg = base_config(args, model=args.teacher, pretrained="imagenet", iters=args.teacher_iters, seed=0,
                       method_args={"aug": {"jitter": args.jitter}})  # fmt: skip
-    return arm(args, args.out / f"teacher-{args.teacher}-{args.teacher_iters}", cfg)
+    row = run_arm(Arm("teacher", 0, cfg, args.out / f"teacher-{args.teacher}-{args.teacher_iters}"), args.reuse)
+    return {**row, "model": args.teacher}
 
 
-def method_args(method: str, teacher: str, base: str, args) -> tuple[str, dict]:
-    """(engine method, its arguments) of one arm."""
-    aug = {"aug": {"jitter": args.jitter}}
-    if method == "alone":
-        return "supervised", aug
-    if method == "sakd":  # r = 0.5 for as many epochs as the other arms: half their steps
-        epochs = max(1, round(args.iters * args.batch / 367))
-        return "sakd", {**aug, "teacher": teacher, "base": base, "ratio": 0.5, "epochs": epochs}
-    return method, {**aug, "teacher": teacher}
-
-
-def student_arms(args, student: str, teacher: str) -> None:
+def arm_of(args, student: str, method: str, seed: int, teacher: str, base: str = "") -> Arm:
+    """One arm of one student: the engine method and its arguments, in its run directory."""
     model, pretrained = STUDENTS[student]
-    for method in args.methods:
-        seeds = args.seeds[: args.sakd_seeds] if method == "sakd" else args.seeds
-        base = best_base(collect(args.out)[1], student) if method == "sakd" else ""
-        if method == "sakd" and not base:
-            print(f"{student}: SAKD waits for its bases' seeds", flush=True)
-            continue
-        for seed in seeds:
-            name, extra = method_args(method, teacher, base, args)
-            cfg = base_config(args, method=name, model=model, pretrained=pretrained, seed=seed, method_args=extra)
-            tag = f"{method}-{base}" if base else method
-            arm(args, args.out / f"{student}-{tag}-s{seed}", cfg)
+    extra: dict = {"aug": {"jitter": args.jitter}}
+    name = "supervised" if method == ALONE else method
+    if method != ALONE:
+        extra["teacher"] = teacher
+    if method == "sakd":  # r = 0.5 for as many epochs as the other arms: half their steps
+        extra |= {"base": base, "ratio": 0.5, "epochs": max(1, round(args.iters * args.batch / TRAIN_FRAMES))}
+    cfg = base_config(args, method=name, model=model, pretrained=pretrained, seed=seed, method_args=extra)
+    tag = f"{method}-{base}" if base else method
+    return Arm(tag, seed, cfg, args.out / f"{student}-{tag}-s{seed}")
 
 
-def best_base(rows: list, student: str) -> str:
-    """The base with the best mean mIoU over its finished seeds (ties: the cheaper by train time)."""
+def student_rows(args, student: str, teacher: str, train: bool) -> list[dict]:
+    """Every arm of one student (trained unless finished, or only the finished ones when not `train`)."""
+    methods = [m for m in args.methods if m != "hdl" or student in args.hdl_on]
+    rows: list[dict] = []
+    for method in methods:
+        base = ""
+        if method == "sakd":
+            base = best_base(rows)
+            if not base:
+                continue
+        for seed in args.seeds[: args.sakd_seeds] if method == "sakd" else args.seeds:
+            arm = arm_of(args, student, method, seed, teacher, base)
+            if train or (arm.run_dir / "arm.json").is_file():
+                rows.append({**run_arm(arm, args.reuse), "method": method, "base": base or None})
+    return rows
+
+
+def best_base(rows: list[dict]) -> str:
+    """The base with the best mean mIoU over its seeds (ties: the cheaper by train time)."""
     means = {}
     for m in ("kd", "sdd", "cwd", "hdl"):
-        got = [r for r in rows if r["student"] == student and r["method"] == m]
-        if len(got) >= 1:
+        got = [r for r in rows if r["method"] == m]
+        if got:
             means[m] = (statistics.mean(r["miou"] for r in got), -statistics.mean(r["train_s"] for r in got))
     return max(means, key=means.get) if means else ""
 
 
-def collect(out: Path) -> tuple[dict | None, list]:
-    """Every finished arm on disk (for --table-only and for arms run by earlier sessions)."""
-    teacher, rows = None, []
-    for bench in sorted(out.glob("*/bench.json")):
-        run = bench.parent
-        cfg = TrainConfig.from_file(run / "args.json")
-        row = {**json.loads(bench.read_text()), "checkpoint": str(run / "weights" / "last.safetensors")}
-        if run.name.startswith("teacher-"):
-            teacher = {**row, "model": cfg.model}
-            continue
-        student, rest = run.name.split("-", 1)
-        method = rest.rsplit("-s", 1)[0]
-        method, _, base = method.partition("-")
-        rows.append({"task": "camvid", "student": student, "model": cfg.model, "pretrained": cfg.pretrained,
-                     "method": method, "base": base or None, "seed": cfg.seed, **row})  # fmt: skip
-    return teacher, rows
-
-
-def summarise(teacher: dict, rows: list) -> list[dict]:
-    """One entry per (student, method): seeds, per-seed mIoU, mean, std, train time, checkpoints."""
-    out = []
-    for student in STUDENTS:
-        for method in METHODS:
-            got = [r for r in rows if r["student"] == student and r["method"] == method]
-            got.sort(key=lambda r: r["seed"])
-            if not got:
-                continue
-            mious = [r["miou"] for r in got]
-            out.append({"task": "camvid", "teacher": teacher["model"], "teacher_miou": teacher["miou"],
-                        "student": got[0]["model"], "pretrained": got[0]["pretrained"], "method": method,
-                        "base": got[0]["base"], "seeds": [r["seed"] for r in got], "miou": mious,
-                        "mean": statistics.mean(mious), "std": statistics.stdev(mious) if len(mious) > 1 else 0.0,
-                        "train_s": statistics.mean(r["train_s"] for r in got), "iters": got[0]["iters"],
-                        "checkpoints": [r["checkpoint"] for r in got]})  # fmt: skip
-    return out
-
-
-def verdict(entry: dict, alone: dict | None, summary: list[dict]) -> str:
+def verdict(e: dict, summary: list[dict]) -> str:
     """The issue's target beside the row: met or missed."""
-    if entry["method"] == "alone" or alone is None:
+    if e["arm"] == ALONE or e["diff_mean"] is None:
         return ""
-    if entry["method"] == "sakd":
-        base = next(e for e in summary if e["student"] == entry["student"] and e["method"] == entry["base"])
-        t, d = entry["train_s"] / base["train_s"], entry["mean"] - base["mean"]
-        ok = t <= 0.6 and d >= -0.5
-        return f"{'met' if ok else 'missed'}: {t:.2f}x {entry['base']}'s time, {d:+.1f} vs it"
-    d = entry["mean"] - alone["mean"]
-    if len(entry["seeds"]) < 3 or len(alone["seeds"]) < 3:
-        return f"{d:+.1f} (seeds incomplete)"
-    return f"{'met' if d >= GAIN else 'missed'} ({d:+.1f})"
+    if e["method"] == "sakd":
+        base = next(b for b in summary if b["arm"] == e["base"])
+        t, d = e["train_s"] / base["train_s"], e["mean"] - base["mean"]
+        return f"{'met' if t <= 0.6 and d >= -0.5 else 'missed'}: {t:.2f}x {e['base']}'s time, {d:+.1f} vs it"
+    if len(e["seeds"]) < 3:
+        return f"{e['diff_mean']:+.1f} (seeds incomplete)"
+    return f"{'met' if e['diff_mean'] >= GAIN else 'missed'} ({e['diff_mean']:+.1f})"
 
 
-def table(args, teacher: dict, summary: list[dict]) -> str:
+def table(args, teacher: dict, summaries: dict[str, list[dict]]) -> str:
     lines = [
         f"CamVid 11 classes, 367 train / 101 val frames, mIoU (%) on val, whole images at the training scale "
         f"(crop {args.imgsz[0]}x{args.imgsz[1]}, val resized to cover it). Every arm: {args.iters} iterations, "
@@ -169,53 +121,31 @@ def table(args, teacher: dict, summary: list[dict]) -> str:
         f"scale 0.5-2, flip, jitter {args.jitter}, the same data order per seed; methods at their defaults. "
         f"Teacher: {teacher['model']}, ImageNet encoder, {args.teacher_iters} iterations, seed 0: "
         f"**{teacher['miou']:.1f}**. SAKD: r = 0.5 for the other arms' epochs (half their steps), over the best "
-        f"base. {machine()}; train times were taken while other work shared the 2 cores.",
+        f"base. Differences to the student alone are paired by seed (the same data order). {machine()}; train "
+        "times were taken while other work shared the 2 cores.",
         "",
-        "`python benchmarks/camvid.py --camvid ../shared/data/camvid --reuse`",
+        "`python benchmarks/camvid.py --camvid ../shared/data/camvid --reuse` (arms through `distilkit compare`'s "
+        "harness, `distilkit/engine/compare.py`)",
         "",
         "| student | method | mIoU mean +- std | per seed | vs alone | target | train min |",
         "|---|---|---:|---|---:|---|---:|",
     ]
-    for e in summary:
-        alone = next((a for a in summary if a["student"] == e["student"] and a["method"] == "alone"), None)
-        init = "ImageNet" if e["pretrained"] else "random init"
-        label = LABELS[e["method"]] + (f" over {LABELS[e['base']]}" if e["base"] else "")
-        vs = f"{e['mean'] - alone['mean']:+.1f}" if alone and e is not alone else ""
-        lines.append(f"| {e['student']} ({init}) | {label} | {e['mean']:.1f} +- {e['std']:.1f} | "
-                     f"{', '.join(f'{m:.1f}' for m in e['miou'])} | {vs} | {verdict(e, alone, summary)} | "
-                     f"{e['train_s'] / 60:.1f} |")  # fmt: skip
-    gap = [f"{e['student']} {teacher['miou'] - e['mean']:+.1f}" for e in summary if e["method"] == "alone"]
+    for student, summary in summaries.items():
+        model, pretrained = STUDENTS[student]
+        init = "ImageNet" if pretrained else "random init"
+        for e in summary:
+            label = LABELS[e["method"]] + (f" over {LABELS[e['base']]}" if e["base"] else "")
+            vs = "" if e["diff_mean"] is None else f"{e['diff_mean']:+.1f} +- {e['diff_std']:.1f}"
+            lines.append(f"| {model} ({init}) | {label} | {e['mean']:.1f} +- {e['std']:.1f} | "
+                         f"{', '.join(f'{m:.1f}' for m in e['miou'])} | {vs} | {verdict(e, summary)} | "
+                         f"{e['train_s'] / 60:.1f} |")  # fmt: skip
+    gap = [f"{STUDENTS[s][0]} {teacher['miou'] - e['mean']:+.1f}" for s, summ in summaries.items() for e in summ
+           if e["arm"] == ALONE]  # fmt: skip
     lines += ["", f"Teacher over each student alone (the issue asks >= +5): {', '.join(gap)}."]
-    total = teacher["train_s"] + sum(e["train_s"] * len(e["seeds"]) for e in summary)
-    lines += [f"Total training time of the arms above: {total / 3600:.1f} h.", "", "![mIoU by method](img/camvid.png)"]
+    total = teacher["train_s"] + sum(e["train_s"] * len(e["seeds"]) for summ in summaries.values() for e in summ)
+    lines += [f"Total training time of the arms above: {total / 3600:.1f} h.", ""]
+    lines += [f"![{s}](img/camvid-{s}.png)" for s in summaries]
     return "\n".join(lines)
-
-
-def plot(teacher: dict, summary: list[dict]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    students = list(dict.fromkeys(e["student"] for e in summary))
-    fig, axes = plt.subplots(1, len(students), figsize=(4.2 * len(students), 3.6), squeeze=False)
-    for ax, s in zip(axes[0], students, strict=True):
-        got = [e for e in summary if e["student"] == s]
-        xs = range(len(got))
-        ax.bar(xs, [e["mean"] for e in got], yerr=[e["std"] for e in got], capsize=3, color="#8ab", zorder=1)
-        for x, e in zip(xs, got, strict=True):
-            ax.scatter([x] * len(e["miou"]), e["miou"], color="k", s=10, zorder=2)
-        ax.axhline(teacher["miou"], color="red", linestyle="--", linewidth=1, label="teacher")
-        ax.set_xticks(list(xs), [e["method"] for e in got], fontsize=8)
-        lo = min(m for e in got for m in e["miou"])
-        ax.set_ylim(max(0, lo - 8), max(teacher["miou"], *(m for e in got for m in e["miou"])) + 3)
-        ax.set_title(f"{s} ({'ImageNet' if got[0]['pretrained'] else 'random init'})", fontsize=9)
-        ax.set_ylabel("val mIoU (%)")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    (DOCS / "img").mkdir(exist_ok=True)
-    fig.savefig(DOCS / "img" / "camvid.png", dpi=110)
-    plt.close(fig)
 
 
 def main() -> None:
@@ -238,19 +168,27 @@ def main() -> None:
     p.add_argument("--reuse", action="store_true", help="keep finished arms of the same experiment")
     p.add_argument("--table-only", action="store_true", help="write the docs from the finished arms on disk")
     args = p.parse_args()
-    if not args.table_only:
-        teacher = teacher_arm(args)
-        for student in args.students:
-            methods = [m for m in args.methods if m != "hdl" or student in args.hdl_on]
-            student_arms(argparse.Namespace(**{**vars(args), "methods": methods}), student, teacher["checkpoint"])
-    teacher, rows = collect(args.out)
-    if teacher is None:
-        sys.exit(f"no finished teacher under {args.out}: run without --table-only first")
-    summary = summarise(teacher, rows)
+    args.reuse = args.reuse or args.table_only
+    teacher_dir = args.out / f"teacher-{args.teacher}-{args.teacher_iters}"
+    if args.table_only and not (teacher_dir / "arm.json").is_file():
+        sys.exit(f"no finished teacher at {teacher_dir}: run without --table-only first")
+    teacher = teacher_arm(args)
+    summaries, arms = {}, []
+    for student in args.students:
+        rows = student_rows(args, student, teacher["checkpoint"], train=not args.table_only)
+        if not rows:
+            continue
+        meta = {r["arm"]: (r["method"], r["base"]) for r in rows}
+        summary = [{**e, "method": meta[e["arm"]][0], "base": meta[e["arm"]][1]} for e in summarise(rows)]
+        summaries[student] = summary
+        model, pretrained = STUDENTS[student]
+        arms += [{"task": "camvid", "teacher": teacher["model"], "student": model, "pretrained": pretrained, **e}
+                 for e in summary]  # fmt: skip
+        plot(summary, DOCS / "img" / f"camvid-{student}.png", f"{model} ({'ImageNet' if pretrained else 'random'})",
+             teacher["miou"], "teacher")  # fmt: skip
     (DOCS / "results").mkdir(exist_ok=True)
-    (DOCS / "results" / "camvid.json").write_text(json.dumps({"teacher": teacher, "arms": summary}, indent=1))
-    plot(teacher, summary)
-    print(write_block("benchmarks.md", "camvid", table(args, teacher, summary)))
+    (DOCS / "results" / "camvid.json").write_text(json.dumps({"teacher": teacher, "arms": arms}, indent=1))
+    print(write_block("benchmarks.md", "camvid", table(args, teacher, summaries)))
 
 
 if __name__ == "__main__":

@@ -30,9 +30,13 @@ def test_predicted_but_absent_class_counts_as_zero():
     assert r["per_class"]["b"]["iou"] == 0.0 and r["miou"] == pytest.approx((0.5 + 0) / 2)
 
 
-def test_eval_classes_restrict_the_mean():
-    cm = confusion_matrix(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 0]), num_classes=3)
-    assert summarize(cm, ["a", "b", "c"], eval_classes=[1])["miou"] == pytest.approx(1 / 2)
+def test_eval_classes_restrict_the_mean_but_never_drop_a_class_that_is_there():
+    # ground truth a, b, a, b; predicted a, b, b, c; the model's label space: b only
+    cm = confusion_matrix(torch.tensor([0, 1, 1, 2]), torch.tensor([0, 1, 0, 1]), num_classes=3)
+    r = summarize(cm, ["a", "b", "c"], eval_classes=[1])
+    # a is in the ground truth: it counts (IoU 1/2); b: 1/3; c, predicted but absent and outside: left out
+    assert r["miou"] == pytest.approx((1 / 2 + 1 / 3) / 2) and r["scored"] == 2 and "c" not in r["per_class"]
+    assert summarize(cm, ["a", "b", "c"])["miou"] == pytest.approx((1 / 2 + 1 / 3 + 0) / 3)
 
 
 class Conv(torch.nn.Module):

@@ -16,13 +16,17 @@ def summarize(cm: torch.Tensor, class_names, eval_classes=None) -> dict:
     """Per-class IoU and accuracy, mIoU, pixel accuracy and mean class accuracy.
 
     A class absent from both ground truth and prediction has no IoU and is left out of the mean; with
-    `eval_classes`, only those classes count (e.g. SYNTHIA's 16).
+    `eval_classes` (e.g. SYNTHIA's 16, a synthetic model's 9), those classes count, and so does every other
+    class the ground truth holds: a model that never predicts a class that is there scores 0 on it, it is
+    not left out of the mean.
     """
     cm = cm.double()
     tp = cm.diag()
     gt, pred = cm.sum(1), cm.sum(0)
     union = gt + pred - tp
-    classes = list(eval_classes) if eval_classes is not None else list(range(len(class_names)))
+    classes = list(range(len(class_names)))
+    if eval_classes is not None:
+        classes = sorted(set(eval_classes) | {c for c in classes if gt[c] > 0})
     per_class, ious, accs = {}, [], []
     for c in classes:
         iou = (tp[c] / union[c]).item() if union[c] > 0 else None
@@ -38,4 +42,5 @@ def summarize(cm: torch.Tensor, class_names, eval_classes=None) -> dict:
         "pixel_acc": tp.sum().item() / total if total else 0.0,
         "mean_acc": sum(accs) / len(accs) if accs else 0.0,
         "per_class": per_class,
+        "scored": len(ious),  # classes in the mean
     }

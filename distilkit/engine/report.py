@@ -26,8 +26,15 @@ def eval_table(results: dict, title: str) -> Table:
         table.add_row(name, _pct(r["iou"]), _pct(r["acc"]), f"{r['pixels']:,}")
     table.add_section()
     table.add_row("[bold]mIoU", f"[bold]{_pct(results['miou'])}", _pct(results["mean_acc"]), "")
+    scored = results.get("scored")
     table.caption = (
-        f"pixel acc {_pct(results['pixel_acc'])}  mean class acc {_pct(results['mean_acc'])}  "
+        (
+            f"mIoU over {scored} of the {len(results['per_class'])} classes listed (a class neither in the ground "
+            "truth nor predicted has no IoU)  "
+            if scored is not None and scored < len(results["per_class"])
+            else ""
+        )
+        + f"pixel acc {_pct(results['pixel_acc'])}  mean class acc {_pct(results['mean_acc'])}  "
         f"{results['images']} images at {results['images_per_s']:.1f} img/s"
     )
     return table
