@@ -472,7 +472,6 @@ def _make_command(method: str, spec: DistillCommand):
     own = [(k, Annotated[t, _opt(h, "--" + k.replace("_", "-"))], d) for k, (t, d, h) in spec.options.items()]
     run_keys = ("name", "out", "exist_ok", "device")
 
-    @user_errors
     def command(**kw) -> None:
         args = {"aug": augment(kw.pop("jitter"), kw.pop("hue"), kw.pop("grey")), "teacher": kw.pop("teacher")}
         args |= {k: kw.pop(k) for k in spec.options}
@@ -487,7 +486,7 @@ def _make_command(method: str, spec: DistillCommand):
     command.__signature__ = inspect.Signature(params)
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__doc__ = spec.doc
-    return command
+    return user_errors(command)  # after the signature: the wrapper adds --config to it
 
 
 for _method, _spec in COMMANDS.items():

@@ -65,13 +65,91 @@ def check(flag: str, value, low: float, high: float | None = None) -> None:
             raise DistilkitError(f"{flag} {shown}: expected {bound}")
 
 
+NOT_REPLAYED = ("config", "out", "exist_ok", "resume")  # a rerun from config.yaml makes a new run of its own
+
+
+def _fail(message: str):
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(1)
+
+
+def read_config(path: Path) -> dict:
+    """A YAML (or JSON, which YAML reads) mapping of option names to values."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        _fail(f"--config {path}: file not found")
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        _fail(f"--config {path}: not valid YAML or JSON ({e.__class__.__name__})")
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        _fail(f"--config {path}: expected a mapping of option names to values")
+    return data
+
+
+def load_config(ctx: typer.Context, value: Path | None) -> Path | None:
+    """--config FILE: its values become the command's defaults, so flags on the command line override them;
+    an unknown key or a value of the wrong type is one line naming the key."""
+    from distilkit.utils.files import command_path
+
+    command_path.set(ctx.command_path)  # called for every run (value or not): what config.yaml will name
+    if value is None:
+        return None
+    options = {p.name: p for p in ctx.command.params if p.name not in ("config", "help")}
+    defaults = {}
+    for key, raw in read_config(value).items():
+        name = str(key).replace("-", "_")
+        if name not in options:
+            _fail(f"--config {value}: unknown option '{key}' for `{ctx.command_path}`")
+        opt = options[name]
+        try:  # the option's own conversion, as for a value typed on the command line
+            if hasattr(opt, "get_runtime_param"):  # typer >= 0.2x carries its own click
+                defaults[name] = opt.get_runtime_param().coerce(raw, param=opt, ctx=ctx)
+            else:
+                defaults[name] = opt.type_cast_value(ctx, raw)
+        except Exception as e:  # click's BadParameter (vendored or not), TypeError, ValueError
+            detail = e.format_message() if hasattr(e, "format_message") else str(e)
+            _fail(f"--config {value}: '{key}': {detail.strip().splitlines()[0] if detail.strip() else e!r}")
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return value
+
+
+Config = Annotated[
+    Path | None,
+    typer.Option("--config", is_eager=True, callback=load_config,
+                 help="YAML/JSON file of option values (a run's config.yaml reruns it); flags given here override."),
+]  # fmt: skip
+
+
+def replayable(params: dict) -> dict:
+    """The values a run used, as config.yaml keeps them (paths as text, tuples as lists)."""
+
+    def plain(v):
+        if isinstance(v, Path):
+            return str(v)
+        if isinstance(v, tuple | list):
+            return [plain(x) for x in v]
+        return v
+
+    return {k: plain(v) for k, v in params.items() if k not in NOT_REPLAYED}
+
+
 def user_errors(fn):
-    """Turn a DistilkitError into one clear line on stderr and exit code 1 (no traceback)."""
+    """Every command's wrapper: a DistilkitError becomes one clear line on stderr and exit code 1 (no
+    traceback); commands with options also get --config, and the values each run used are handed to the run
+    directory (config.yaml)."""
+    import inspect
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from distilkit.errors import DistilkitError, one_line
+        from distilkit.utils.files import command_path, invocation
 
+        kwargs.pop("config", None)
+        token = invocation.set((command_path.get(), replayable(kwargs)))
         try:
             return fn(*args, **kwargs)
         except DistilkitError as e:
@@ -83,5 +161,12 @@ def user_errors(fn):
         except MemoryError:
             typer.secho("error: out of memory; lower --batch or --imgsz", fg="red", err=True)
             raise typer.Exit(1) from None
+        finally:
+            invocation.reset(token)
 
+    sig = inspect.signature(fn)
+    if sig.parameters and "config" not in sig.parameters:
+        extra = inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Config, default=None)
+        wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), extra])
+        wrapper.__annotations__ = {**fn.__annotations__, "config": Config}
     return wrapper

@@ -7,10 +7,29 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from distilkit.errors import DistilkitError
+
+# (command path, option values) of the command being run, set by the CLI: the first run directory it makes
+# gets config.yaml, so `--config that/config.yaml` reruns the same experiment
+invocation: ContextVar[tuple[str, dict] | None] = ContextVar("invocation", default=None)
+command_path: ContextVar[str] = ContextVar("command_path", default="distilkit")
+
+
+def write_invocation(run_dir: Path) -> None:
+    """config.yaml in a new run directory: every option value the command used (defaults included)."""
+    import yaml
+
+    current = invocation.get()
+    if current is None:
+        return
+    invocation.set(None)  # once: a command's inner run directories (compare's arms) are its own
+    command, values = current
+    head = f"# {command}: every option this run used; `{command} --config config.yaml` reruns it\n"
+    atomic_write(run_dir / "config.yaml", lambda p: p.write_text(head + yaml.safe_dump(values, sort_keys=False)))
 
 
 def increment_run_dir(command: str, name: str = "exp", out: Path | None = None, exist_ok: bool = False) -> Path:
@@ -22,17 +41,20 @@ def increment_run_dir(command: str, name: str = "exp", out: Path | None = None, 
         if out.exists() and any(out.iterdir()) and not exist_ok:
             raise DistilkitError(f"--out {out} already holds files; choose another path or pass --exist-ok")
         _mkdir(out)
+        write_invocation(out)
         return out
     base = Path("runs") / command
     path = base / name
     if exist_ok:
         _mkdir(path)
+        write_invocation(path)
         return path
     _mkdir(base)
     n = 2
     while not _mkdir(path, claim=True):  # mkdir is atomic: two processes never get the same directory
         path = base / f"{name}{n}"
         n += 1
+    write_invocation(path)
     return path
 
 
