@@ -71,6 +71,9 @@ def test_every_command_with_options_takes_config():
         ["distill", "cwd"],
     ):
         assert "--config" in runner.invoke(app, [*argv, "--help"]).stdout, argv  # fmt: skip
+    for argv in (["evaluate"], ["predict"], ["export-onnx"]):  # the wrapper keeps positional arguments and help
+        shown = runner.invoke(app, [*argv, "--help"]).stdout
+        assert "Arguments" in shown, argv
 
 
 def test_the_example_configs_name_only_options_of_their_commands():

@@ -111,6 +111,26 @@ def resume_dir_with(tmp: Path, state: Callable[[Path], None]) -> list[str]:
     return ["train-teacher", "--resume", str(run)]
 
 
+def with_meta(tmp: Path, ckpt: Path, edit: Callable[[dict], object], name: str) -> Path:
+    """The checkpoint's weights under metadata changed by `edit` (a dict edited in place, or raw text)."""
+    from safetensors.torch import load_file, save_file
+
+    from distilkit.engine.checkpoint import FORMAT
+
+    meta = read_meta(ckpt)
+    raw = edit(meta)
+    path = tmp / f"{name}.safetensors"
+    save_file(load_file(str(ckpt)), str(path), metadata={FORMAT: raw if isinstance(raw, str) else json.dumps(meta)})
+    return path
+
+
+def classes_file(content: object) -> Callable[[Path], None]:
+    return lambda r: (
+        (r / "classes.yaml").unlink(missing_ok=True),
+        (r / "classes.json").write_text(json.dumps(content)),
+    )
+
+
 VAL0 = "images/val/0000.png"
 CASES: dict[str, tuple[Callable, str, bool]] = {
     # data files
@@ -241,6 +261,25 @@ CASES: dict[str, tuple[Callable, str, bool]] = {
     "args.json with a number of the wrong type (--resume)": (
         lambda t, d, c: resume_dir_with(t, lambda p: (p.write_bytes(b"x"), (p.parents[1] / "args.json").write_text(
             json.dumps({"command": "train-teacher", "batch": "eight"})))), "--batch eight", True),
+    # metadata, validated once (engine/checkpoint.validate_meta; the folder data set's classes file)
+    "checkpoint metadata that is not JSON": (
+        lambda t, d, c: ["evaluate", str(with_meta(t, c, lambda m: "{not json", "m1"))], "not valid JSON", True),
+    "checkpoint metadata with a class list of the wrong type": (
+        lambda t, d, c: ["evaluate", str(with_meta(t, c, lambda m: m.update(class_names="road"), "m2"))],
+        "'class_names'", True),
+    "checkpoint whose class count disagrees with its head": (
+        lambda t, d, c: ["evaluate", str(with_meta(t, c, lambda m: m.update(num_classes=7), "m3"))], "disagrees",
+        True),
+    "checkpoint whose ignore index is a class id": (
+        lambda t, d, c: ["evaluate", str(with_meta(t, c, lambda m: m.update(ignore_index=2), "m4"))],
+        "'ignore_index'", True),
+    "checkpoint with a non-positive std": (
+        lambda t, d, c: ["evaluate", str(with_meta(t, c, lambda m: m.update(std=[0, 1, 1]), "m5"))], "'std'", True),
+    "classes.json that is a list": (data_case(classes_file(["road", "car"])), "must be a mapping", True),
+    "classes.json with more than 255 classes": (
+        data_case(classes_file({"names": [f"c{i}" for i in range(300)]})), "at most 255", True),
+    "classes.json whose ignore index is out of range": (
+        data_case(classes_file({"names": ["a", "b"], "ignore_index": 300})), "ignore_index 300", True),
     "evaluation mode that does not exist": (
         lambda t, d, c: ["evaluate", str(c), "--mode", "zoom", "--data", "folder", "--data-root", str(d)], "--mode",
         True),

@@ -164,9 +164,9 @@ def user_errors(fn):
         finally:
             invocation.reset(token)
 
-    sig = inspect.signature(fn)
+    sig = inspect.signature(fn, eval_str=True)  # the annotations themselves: Typer reads the signature we set
     if sig.parameters and "config" not in sig.parameters:
         extra = inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Config, default=None)
         wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), extra])
-        wrapper.__annotations__ = {**fn.__annotations__, "config": Config}
+        wrapper.__annotations__ = {**{k: p.annotation for k, p in sig.parameters.items()}, "config": Config}
     return wrapper

@@ -33,10 +33,27 @@ def read_classes(root: Path) -> dict:
 def build_folder(root: Path | None, split: str) -> SegDataset:
     root = find_root(root, "folder", lambda p: (p / "images").is_dir() and (p / "masks").is_dir(), LAYOUT, "folder")
     spec = read_classes(root)
-    names = tuple(spec.get("names") or ())
-    if not names:
-        raise DistilkitError(f"{root}/classes file has no 'names' list")
-    palette = tuple(tuple(c) for c in spec.get("palette") or [])
+    if not isinstance(spec, dict):
+        raise DistilkitError(f"{root}/classes file must be a mapping with a 'names' list, not a {type(spec).__name__}")
+    names = spec.get("names") or ()
+    if not isinstance(names, list | tuple) or not names or not all(isinstance(n, str) for n in names):
+        raise DistilkitError(f"{root}/classes file needs a 'names' list of class names")
+    if len(names) > 255:  # label maps are 8-bit PNGs: 0..254 are classes, 255 is ignore
+        raise DistilkitError(f"{root}/classes file names {len(names)} classes; the folder format holds at most 255")
+    names = tuple(names)
+    raw_ignore = spec.get("ignore_index", 255)
+    if not isinstance(raw_ignore, int) or isinstance(raw_ignore, bool) or not 0 <= raw_ignore <= 255:
+        raise DistilkitError(f"{root}/classes file: ignore_index {raw_ignore!r} must be a label value 0..255")
+    if raw_ignore < len(names):
+        raise DistilkitError(f"{root}/classes file: ignore_index {raw_ignore} is the id of class '{names[raw_ignore]}'")
+    raw_palette = spec.get("palette") or []
+    valid = isinstance(raw_palette, list) and all(
+        isinstance(c, list | tuple) and len(c) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in c)
+        for c in raw_palette
+    )
+    if not valid:
+        raise DistilkitError(f"{root}/classes file: 'palette' must be [r, g, b] colours of 0..255")
+    palette = tuple(tuple(c) for c in raw_palette)
     if len(palette) != len(names):
         palette = tuple(((37 * i) % 256, (17 * i + 80) % 256, (91 * i + 160) % 256) for i in range(len(names)))
     image_dir, mask_dir = root / "images", root / "masks"
@@ -48,6 +65,5 @@ def build_folder(root: Path | None, split: str) -> SegDataset:
     unmatched = [p.name for p, m in samples if m is None]
     if unmatched:
         raise DistilkitError(f"no mask in {mask_dir} for image {unmatched[0]} ({len(unmatched)} unmatched)")
-    raw_ignore = int(spec.get("ignore_index", 255))
     lut = make_lut({**{i: i for i in range(len(names))}, raw_ignore: 255})
     return SegDataset(DatasetInfo("folder", names, palette), samples, lut, split)

@@ -100,9 +100,70 @@ def read_meta(path: Path) -> dict:
         raise DistilkitError(f"cannot read checkpoint {path}: not a valid .safetensors file ({e})") from None
     if raw is None:
         raise DistilkitError(f"{path} is a safetensors file but not a distilkit checkpoint (no '{FORMAT}' metadata)")
-    meta = json.loads(raw)
-    if meta.get("format_version", 0) > FORMAT_VERSION:
+    return validate_meta(raw, path)
+
+
+def validate_meta(raw: str, path: Path) -> dict:
+    """Parse and check a checkpoint's or an export's distilkit metadata, every field once, in one place: one
+    line naming the field when it is malformed (a hand-edited file, another tool's), never a traceback later."""
+
+    def bad(what: str) -> DistilkitError:
+        return DistilkitError(f"{path}: malformed distilkit metadata: {what}")
+
+    try:
+        meta = json.loads(raw)
+    except (json.JSONDecodeError, TypeError):
+        raise bad("not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise bad("not a JSON object")
+    if isinstance(meta.get("format_version", 0), int) and meta.get("format_version", 0) > FORMAT_VERSION:
         raise DistilkitError(f"{path} was written by a newer distilkit ({meta.get('distilkit_version')}); upgrade")
+
+    def integer(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    def number(v) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    arch = meta.get("arch")
+    if not isinstance(arch, dict) or not isinstance(arch.get("name"), str):
+        raise bad("'arch' must be an object with a model 'name'")
+    n = meta.get("num_classes")
+    if not integer(n) or n < 1:
+        raise bad(f"'num_classes' must be a positive integer, not {n!r}")
+    if arch.get("num_classes", n) != n:
+        raise bad(f"'num_classes' {n} disagrees with the model head's {arch.get('num_classes')}")
+    names = meta.get("class_names")
+    if not isinstance(names, list) or len(names) != n or not all(isinstance(c, str) for c in names):
+        raise bad(f"'class_names' must be a list of {n} names")
+    palette = meta.get("palette")
+    if (
+        not isinstance(palette, list)
+        or len(palette) != n
+        or not all(
+            isinstance(c, list) and len(c) == 3 and all(integer(v) and 0 <= v <= 255 for v in c) for c in palette
+        )
+    ):
+        raise bad(f"'palette' must be {n} [r, g, b] colours of 0..255")
+    ignore = meta.get("ignore_index")
+    if not integer(ignore) or 0 <= ignore < n:
+        raise bad(f"'ignore_index' must be an integer that is not a class id, not {ignore!r}")
+    eval_classes = meta.get("eval_classes")
+    if eval_classes is not None and not (
+        isinstance(eval_classes, list) and all(integer(c) and 0 <= c < n for c in eval_classes)
+    ):
+        raise bad(f"'eval_classes' must be null or class ids below {n}")
+    size = meta.get("imgsz")
+    if not (isinstance(size, list) and len(size) == 2 and all(integer(v) and v >= 1 for v in size)):
+        raise bad("'imgsz' must be two positive integers")
+    for key in ("mean", "std"):
+        v = meta.get(key)
+        if not (isinstance(v, list) and len(v) == 3 and all(number(x) for x in v)) or (
+            key == "std" and any(x <= 0 for x in v)
+        ):
+            raise bad(f"'{key}' must be three numbers" + (" above 0" if key == "std" else ""))
+    if not isinstance(meta.get("dataset"), str):
+        raise bad("'dataset' must be a name")
     return meta
 
 

@@ -4,7 +4,6 @@ inference path."""
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -46,9 +45,11 @@ class ExportedModel:
 
 
 def _distilkit_meta(raw: str | None, path: Path, kind: str) -> dict:
+    from distilkit.engine.checkpoint import validate_meta
+
     if raw is None:
         raise DistilkitError(f"{path} is an {kind} model but not a distilkit export (no '{FORMAT}' metadata)")
-    return json.loads(raw)
+    return validate_meta(raw, path)
 
 
 class OnnxModel(ExportedModel):
