@@ -57,7 +57,7 @@ def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> di
     for role, arch in (("teacher", args.teacher_model), ("student", args.student_model)):
         cfg = TrainConfig(command="bench-duda", data=src, model=arch, iters=args.source_iters, batch=args.batch,
                           val_every=args.source_iters, warmup=args.source_iters // 10, method_args={"aug": aug},
-                          **common)  # fmt: skip
+                          pretrained=args.pretrained, **common)  # fmt: skip
         run = Path("runs") / "bench-duda" / f"{task}-{role}-source{args.tag}"
         model, method, times[role] = trained(cfg, run, args.reuse)
         out[f"{role}_source_only"] = target_miou(model, method, tgt, split, root)
@@ -83,7 +83,7 @@ def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> di
                          stage3_iters=n, teacher_lr_mult=args.teacher_lr_mult,
                          inconsistency_images=args.inconsistency_images, tgt_val_split=split,
                          strong_aug=args.strong_aug, style=args.style, fda_beta=args.fda_beta, mic=args.mic,
-                         pseudo_keep=args.pseudo_keep,
+                         pseudo_keep=args.pseudo_keep, fd_weight=args.fd_weight, ce_average=args.ce_average,
                          aug=aug),
         **common,
     )  # fmt: skip
@@ -118,6 +118,13 @@ def main() -> None:
     p.add_argument("--strong-aug", action="store_true", help="colour jitter and blur on mixed images")
     p.add_argument("--pseudo-keep", type=float, default=1.0, help="class-balanced pseudo-labels (1: off)")
     p.add_argument("--mic", action="store_true", help="MIC masked-image consistency in pre-adaptation")
+    p.add_argument(
+        "--pretrained", choices=["imagenet"], help="source models from ImageNet encoders (EfficientNet-Lite)"
+    )
+    p.add_argument(
+        "--fd-weight", type=float, default=0.0, help="DAFormer's ImageNet feature distance (needs --pretrained)"
+    )
+    p.add_argument("--ce-average", choices=["valid", "all"], default="valid", help="DUDA's CE averaging")
     augment_args(p)
     p.add_argument("--reuse", action="store_true", help="reuse the source models and the control an earlier run made")
     p.add_argument("--skip-synth", action="store_true")
@@ -170,7 +177,9 @@ def task_lines(r: dict, cmd: str, args) -> list[str]:
         f"{args.duda_iters} iterations at batch {args.duda_batch} per domain, all three networks warm-started from "
         f"the source-trained models; (a') continues (a) on the source alone for the same {2 * args.duda_iters} "
         f"steps at batch {args.duda_batch}{styled_note}; source crops in every arm: jitter {args.jitter}, hue "
-        f"{args.hue}, greyscale p = {args.grey}; no pretrained encoders (offline). Target mIoU (%):",
+        f"{args.hue}, greyscale p = {args.grey}; "
+        + ("ImageNet encoders" if args.pretrained else "no pretrained encoders")
+        + ". Target mIoU (%):",
         "",
         "| " + " | ".join(name for name, _ in columns) + " |",
         "|" + "---|" * len(columns),
