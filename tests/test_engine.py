@@ -283,3 +283,32 @@ def test_weights_fine_tune_a_checkpoint_and_refuse_another_label_space(tiny_data
     save_model(other, five, model_meta(five, five_info, (64, 128), "supervised"))
     with pytest.raises(DistilkitError, match="predicts 5 classes"):
         build_method(tiny_cfg(tiny_data, method_args={"weights": str(other)}))
+
+
+def test_live_logging_writes_tensorboard_events_or_says_it_is_off(tiny_data, tmp_path, monkeypatch):
+    """Losses, lr, mIoU, per-class IoU and overlays, read back with tensorboard's own reader."""
+    import sys
+
+    import distilkit.engine.live as live
+    from distilkit.engine.config import TrainConfig
+    from distilkit.engine.trainer import run_training
+
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = TrainConfig(command="t", data="folder", data_root=str(tiny_data), model="fastlitessnet", iters=2,
+                      imgsz=(64, 128), batch=2, workers=0, device="cpu", val_every=2, log_every=1)  # fmt: skip
+    run_training(cfg, out=tmp_path / "r")
+    events = EventAccumulator(str(tmp_path / "r" / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"train/loss", "train/lr", "val/miou"} <= set(tags["scalars"])
+    assert any(t.startswith("val_iou/") for t in tags["scalars"]) and "val/prediction_0" in tags["images"]
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2]
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were not installed
+    monkeypatch.setattr(live, "_said", False)
+    printed = []
+    monkeypatch.setattr(live.console, "print", lambda *a, **k: printed.append(" ".join(map(str, a))))
+    run_training(cfg, out=tmp_path / "s")
+    assert not (tmp_path / "s" / "tensorboard").exists()
+    assert sum("live logging off" in p for p in printed) == 1

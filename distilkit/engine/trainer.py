@@ -12,6 +12,7 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from rich.progress import TextColumn
 
@@ -19,6 +20,7 @@ from distilkit.data.loader import train_loader
 from distilkit.engine import distributed as ddp
 from distilkit.engine.checkpoint import load_state, model_meta, save_model, save_state
 from distilkit.engine.config import TrainConfig
+from distilkit.engine.live import LiveLog
 from distilkit.engine.optim import build_optimizer, build_scheduler, check_names
 from distilkit.engine.validator import autocast, evaluate
 from distilkit.errors import DistilkitError
@@ -45,6 +47,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
         self.step, self.best, self.history, self.last_eval = 0, -1.0, [], None
         self.imgsz = tuple(method.imgsz)
+        self.live = LiveLog(self.run_dir, enabled=ddp.is_main())
 
     # ---- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -119,6 +122,7 @@ class Trainer:
                     eval_s += time.perf_counter() - eval_start
         if ddp.is_main():
             self.plot()
+        self.live.close()
         return self.last_eval or {}
 
     def train_step(self, batch: dict) -> dict[str, float]:
@@ -143,7 +147,9 @@ class Trainer:
         return {k: float(v) for k, v in logged.items()}
 
     def log(self, means: dict[str, float]) -> None:
-        self.history.append({"step": self.step, "lr": self.optimizer.param_groups[0]["lr"], **means})
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.history.append({"step": self.step, "lr": lr, **means})
+        self.live.scalars({**means, "lr": lr}, self.step)
 
     def validate_and_save(self, train_s: float = 0.0) -> None:
         """Evaluate the student, save last/best weights and the training state. `train_s`: seconds spent
@@ -170,8 +176,29 @@ class Trainer:
         self.save_extra_checkpoints(info)
         save_state(self.state_path, self.state_dict())
         self.write_metrics()
+        self.live.evaluation(results, self.step, self.overlays(student) if self.live.writer else [])
         note = f"best {100 * self.best:.2f}" if selects else "measured only: best.safetensors is the final model"
         console.print(f"step {self.step}/{self.cfg.iters}: val mIoU {100 * results['miou']:.2f} ({note})")
+
+    @torch.no_grad()
+    def overlays(self, student) -> list:
+        """The student's predictions on the first validation images, blended over them (for live logging)."""
+        from distilkit.data.transforms import normalize, to_tensor
+        from distilkit.engine.inference import infer_logits
+        from distilkit.engine.live import OVERLAYS
+        from distilkit.engine.sources import overlay
+
+        info, ds, out = self.method.info(), self.method.val_dataset(), []
+        student.eval()
+        for i in range(min(OVERLAYS, len(ds))):
+            sample = ds.load_or_skip(i)
+            if sample is None:
+                continue
+            x = normalize(to_tensor(sample[0]), info.mean, info.std)[None].to(self.device)
+            label = infer_logits(student, x, self.imgsz).argmax(1)[0].cpu().numpy()
+            out.append(overlay(sample[0], label, np.asarray(info.palette, np.uint8)))
+        student.train()
+        return out
 
     def save_extra_checkpoints(self, info) -> None:
         for name, net in self.method.extra_checkpoints().items():
