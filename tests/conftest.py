@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from PIL import Image
 
 torch.set_num_threads(2)
 
+os.environ["DISTILKIT_CACHE"] = tempfile.mkdtemp(prefix="distilkit-cache-")  # the scan cache, not the user's
 SHARED = Path(os.environ.get("DISTILKIT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 CAMVID = SHARED / "data" / "camvid"
 CITYSCAPES = SHARED / "fixtures" / "cityscapes"

@@ -150,7 +150,11 @@ CASES: dict[str, tuple[Callable, str, bool]] = {
     "empty data folder": (
         data_case(lambda r: [p.unlink() for p in (r / "images/val").iterdir()]), "no images", True),
     "corrupt image in the middle of the training set": (
-        data_case(lambda r: (r / "images/train/0003.png").write_bytes(b"garbage"), "train"), "0003.png", False),
+        data_case(lambda r: (r / "images/train/0003.png").write_bytes(b"garbage"), "train"), "0003.png", True),
+    "two corrupt images in the training set (all named before training)": (
+        data_case(lambda r: ((r / "images/train/0001.png").write_bytes(b"junk"),
+                             (r / "images/train/0004.png").write_bytes(b"junk")), "train"),
+        "2 bad sample(s) in folder (train), found before training", True),
     "data root that is not there": (
         lambda t, d, c: [*TRAIN, "--data-root", str(t / "nowhere")], "no folder data", True),
     "unknown data set": (lambda t, d, c: ["evaluate", str(c), "--data", "kitti"], "unknown dataset", True),
@@ -306,6 +310,24 @@ def test_bad_input_gives_one_clear_line(case, tiny_data, tiny_ckpt, tmp_path, mo
     assert not (tmp_path / "PWNED").exists()
     if early:
         assert not (tmp_path / "runs").exists(), "a command that failed before training left a run directory"
+
+
+def test_the_scan_is_cached_per_file(tiny_data, tmp_path, monkeypatch):
+    """A second scan of unchanged files opens none of them; a changed file is scanned again."""
+    from distilkit.data import build_dataset, scan
+
+    root = copy_data(tiny_data, tmp_path / "data")
+    calls = []
+    real = scan.check_sample
+    monkeypatch.setattr(scan, "check_sample", lambda *a: calls.append(a[0].name) or real(*a))
+    scan.preflight(build_dataset("folder", "train", root))
+    first = len(calls)
+    scan.preflight(build_dataset("folder", "train", root))
+    assert first == 6 and len(calls) == first
+    (root / "images/train/0002.png").write_bytes(b"junk")
+    with pytest.raises(Exception, match="0002.png"):
+        scan.preflight(build_dataset("folder", "train", root))
+    assert calls[first:] == ["0002.png"]
 
 
 def test_skip_bad_logs_the_file_and_finishes(tiny_data, tmp_path, monkeypatch):

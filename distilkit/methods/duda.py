@@ -23,6 +23,7 @@ from distilkit.adapt import (
 )
 from distilkit.data import build_dataset
 from distilkit.data.loader import EvalView, TrainView, eval_loader
+from distilkit.data.scan import preflight
 from distilkit.data.style import style_reference
 from distilkit.data.transforms import AugmentConfig
 from distilkit.engine.checkpoint import check_num_classes, load_model
@@ -90,6 +91,8 @@ class DUDA(Method):
         self.src_root, self.tgt_root = a.get("src_root") or cfg.data_root, a.get("tgt_root") or cfg.data_root
         self.src = build_dataset(cfg.data, "train", self.src_root, cfg.skip_bad)
         self.tgt = build_dataset(a["tgt"], "train", self.tgt_root, cfg.skip_bad)
+        for dataset in (self.src, self.tgt):
+            preflight(dataset)  # every bad sample now, before the first step
         if self.tgt.info.class_names != self.src.info.class_names:
             raise DistilkitError(f"source '{cfg.data}' and target '{a['tgt']}' have different label spaces")
         self.tgt_val = self._target_val(a["tgt_val_split"])

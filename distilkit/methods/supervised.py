@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from distilkit.data import build_dataset
 from distilkit.data.loader import TrainView
+from distilkit.data.scan import preflight
 from distilkit.data.style import style_reference
 from distilkit.data.transforms import AugmentConfig
 from distilkit.engine.checkpoint import check_num_classes, load_model
@@ -18,6 +19,7 @@ class Supervised(Method):
     def __init__(self, cfg: TrainConfig):
         super().__init__(cfg)
         self.train_set = build_dataset(cfg.data, "train", cfg.data_root, cfg.skip_bad)
+        preflight(self.train_set)  # every bad sample now, before the first step
         self._val = build_dataset(cfg.val_data or cfg.data, cfg.val_split, cfg.data_root, cfg.skip_bad)
         self._info = self.train_set.info
         self.imgsz = tuple(cfg.imgsz or self.default_imgsz())
