@@ -60,6 +60,7 @@ def test_predict_outputs_never_collide_and_keep_the_layout(tiny_ckpt, images, tm
         (src / cam / "0001.png").write_bytes((images / "f0.png").read_bytes())
     Image.open(images / "f1.png").convert("RGB").save(src / "cam1" / "0001.jpg")
     (src / "link").symlink_to(src / "cam2")  # cam2's frame reachable twice
+    (src / "cam1" / "up").symlink_to(src)  # a loop: ** must not walk it
     ok(runner.invoke(app, ["predict", f"{src}/**/*", "--weights", str(tiny_ckpt), "--out", str(tmp_path / "p")]))
     masks = sorted(p.relative_to(tmp_path / "p/masks").as_posix() for p in (tmp_path / "p/masks").rglob("*.png"))
     assert masks == ["cam1/0001_jpg.png", "cam1/0001_png.png", "cam2/0001.png"]

@@ -124,6 +124,19 @@ def with_meta(tmp: Path, ckpt: Path, edit: Callable[[dict], object], name: str) 
     return path
 
 
+def nan_weights(tmp: Path, ckpt: Path) -> Path:
+    from safetensors.torch import load_file, save_file
+
+    from distilkit.engine.checkpoint import FORMAT
+
+    state = load_file(str(ckpt))
+    first = next(k for k, v in state.items() if v.is_floating_point())
+    state[first] = torch.full_like(state[first], float("nan"))
+    path = tmp / "nan.safetensors"
+    save_file(state, str(path), metadata={FORMAT: json.dumps(read_meta(ckpt))})
+    return path
+
+
 def classes_file(content: object) -> Callable[[Path], None]:
     return lambda r: (
         (r / "classes.yaml").unlink(missing_ok=True),
@@ -279,6 +292,8 @@ CASES: dict[str, tuple[Callable, str, bool]] = {
         "'ignore_index'", True),
     "checkpoint with a non-positive std": (
         lambda t, d, c: ["evaluate", str(with_meta(t, c, lambda m: m.update(std=[0, 1, 1]), "m5"))], "'std'", True),
+    "checkpoint with NaN weights (a diverged run)": (
+        lambda t, d, c: ["evaluate", str(nan_weights(t, c))], "NaN or infinite weights", True),
     "classes.json that is a list": (data_case(classes_file(["road", "car"])), "must be a mapping", True),
     "classes.json with more than 255 classes": (
         data_case(classes_file({"names": [f"c{i}" for i in range(300)]})), "at most 255", True),

@@ -191,6 +191,10 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
             f"checkpoint {path} does not fit architecture '{meta['arch']['name']}' "
             f"({len(missing)} missing, {len(unexpected)} unexpected, {len(reshaped)} reshaped tensors)"
         )
+    broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        raise DistilkitError(f"checkpoint {path} holds NaN or infinite weights ({len(broken)} tensors, e.g. "
+                             f"{broken[0]}): the run that wrote it diverged; use an earlier checkpoint")  # fmt: skip
     model.load_state_dict(state)
     model.encoder_init = meta.get("encoder_init")  # kept through fine-tuning and distillation
     return model.to(device).eval(), meta

@@ -41,12 +41,21 @@ def resolve_source(source: str) -> Source:
             return Source("images", [path])
         raise DistilkitError(f"{path}: not an image or video file (by its extension)")
     if any(ch in source for ch in "*?["):
-        matches = sorted(Path(p) for p in glob.glob(source, recursive=True) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+        matches = sorted(p for p in expand_glob(source) if p.suffix.lower() in IMAGE_SUFFIXES)
         files = list({p.resolve(): p for p in reversed(matches)}.values())[::-1]  # a file reached twice: once
         if not files:
             raise DistilkitError(f"no images match {source}")
         return Source("images", files)
     raise DistilkitError(f"source not found: {source}")
+
+
+def expand_glob(pattern: str) -> list[Path]:
+    """The files a glob names. `**` does not follow symbolic links into directories (pathlib's rule; the glob
+    module follows them, and a link back to a parent made it walk the same tree over and over)."""
+    parts = Path(pattern).parts
+    first = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    base = Path(*parts[:first]) if first else Path(".")
+    return [p for p in base.glob(str(Path(*parts[first:]))) if p.is_file()]
 
 
 def output_names(paths: list[Path]) -> list[str]:
