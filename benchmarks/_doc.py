@@ -9,8 +9,7 @@ from pathlib import Path
 
 import torch
 
-from distilkit.engine.checkpoint import read_meta
-from distilkit.engine.config import TrainConfig, same_experiment
+from distilkit.engine.config import TrainConfig
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -88,8 +87,6 @@ def augment_of(args: argparse.Namespace) -> dict:
 
 def finished(run_dir: Path, cfg: TrainConfig) -> bool:
     """Whether `run_dir` holds a finished run of exactly this experiment (the same experiment, final weights)."""
-    if not (run_dir / "args.json").is_file() or not (run_dir / "weights" / "last.safetensors").is_file():
-        return False
-    done = TrainConfig.from_file(run_dir / "args.json")
-    step = read_meta(run_dir / "weights" / "last.safetensors")["metrics"].get("step")
-    return same_experiment(done, cfg) and step == done.iters
+    from distilkit.engine.compare import run_finished
+
+    return run_finished(run_dir, cfg)

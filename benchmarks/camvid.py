@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _doc import DOCS, machine, write_block  # noqa: E402
 
-from distilkit.engine.compare import ALONE, Arm, plot, run_arm, summarise  # noqa: E402
+from distilkit.engine.compare import ALONE, Arm, plot, run_arm, sakd_args, summarise  # noqa: E402
 from distilkit.engine.config import TrainConfig  # noqa: E402
 
 STUDENTS = {  # key: (model, --pretrained)
@@ -66,8 +66,8 @@ def arm_of(args, student: str, method: str, seed: int, teacher: str, base: str =
     name = "supervised" if method == ALONE else method
     if method != ALONE:
         extra["teacher"] = teacher
-    if method == "sakd":  # r = 0.5 for as many epochs as the other arms: half their steps
-        extra |= {"base": base, "ratio": 0.5, "epochs": max(1, round(args.iters * args.batch / TRAIN_FRAMES))}
+    if method == "sakd":
+        extra |= sakd_args(base, args.iters, args.batch, TRAIN_FRAMES)
     cfg = base_config(args, method=name, model=model, pretrained=pretrained, seed=seed, method_args=extra)
     tag = f"{method}-{base}" if base else method
     return Arm(tag, seed, cfg, args.out / f"{student}-{tag}-s{seed}")

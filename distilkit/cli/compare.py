@@ -85,7 +85,7 @@ def compare(
     from dataclasses import replace
 
     from distilkit.data import build_dataset
-    from distilkit.engine.compare import ALONE, Arm, plot, run_arm, summarise
+    from distilkit.engine.compare import ALONE, Arm, plot, run_arm, sakd_args, summarise
     from distilkit.engine.config import TrainConfig
     from distilkit.engine.report import compare_table, print_table
     from distilkit.errors import DistilkitError
@@ -105,13 +105,13 @@ def compare(
                        model=student, pretrained=pretrained, imgsz=tuple(imgsz) if imgsz else None, batch=batch,
                        iters=iters, lr=lr, warmup=iters // 10, val_every=10**9, amp=amp, workers=workers,
                        device=device)  # fmt: skip
-    n_train = len(build_dataset(data, "train", base.data_root))  # SAKD's epochs: the others' images, in epochs
+    n_train = len(build_dataset(data, "train", base.data_root)) if "sakd" in methods else 0
     arms: list[tuple[str, str, dict]] = [(ALONE, "supervised", {"aug": aug})]
     for m in methods:
         for v in values:
             extra = {"aug": aug, "teacher": str(teacher)}
             if m == "sakd":
-                extra |= {"base": sakd_base, "ratio": 0.5, "epochs": max(1, round(iters * batch / n_train))}
+                extra |= sakd_args(sakd_base, iters, batch, n_train)
             label = m if m != "sakd" else f"sakd-{sakd_base}"
             if key is not None:
                 extra[key] = v

@@ -86,12 +86,13 @@ def preflight(dataset: SegDataset) -> None:
             fresh[key] = {"sig": sig, "error": reason}
         if reason is not None:
             bad.append((i, reason))
-    try:
-        from distilkit.utils.files import atomic_write
+    if any(cache.get(k) != v for k, v in fresh.items()):  # an unchanged data set writes nothing
+        try:
+            from distilkit.utils.files import atomic_write
 
-        atomic_write(cache_file, lambda p: p.write_text(json.dumps({**cache, **fresh})))
-    except (OSError, DistilkitError):
-        pass  # a cache that cannot be written (read-only home) costs a rescan next time, nothing else
+            atomic_write(cache_file, lambda p: p.write_text(json.dumps({**cache, **fresh})))
+        except (OSError, DistilkitError):
+            pass  # a cache that cannot be written (read-only home) costs a rescan next time, nothing else
     if not bad:
         return
     where = f"{dataset.info.name} ({dataset.split})"

@@ -28,14 +28,23 @@ class Arm:
     run_dir: Path
 
 
-def finished(run_dir: Path, cfg: TrainConfig) -> bool:
-    """Whether `run_dir` holds a finished run of exactly this experiment (args.json equal, final weights,
-    its result recorded)."""
+def run_finished(run_dir: Path, cfg: TrainConfig) -> bool:
+    """Whether `run_dir` holds a run of exactly this experiment that reached its last step."""
     last = run_dir / "weights" / "last.safetensors"
-    if not ((run_dir / "args.json").is_file() and last.is_file() and (run_dir / "arm.json").is_file()):
+    if not ((run_dir / "args.json").is_file() and last.is_file()):
         return False
     done = TrainConfig.from_file(run_dir / "args.json")
     return same_experiment(done, cfg) and read_meta(last)["metrics"].get("step") == done.iters
+
+
+def finished(run_dir: Path, cfg: TrainConfig) -> bool:
+    """A finished run of this experiment whose arm result is recorded."""
+    return (run_dir / "arm.json").is_file() and run_finished(run_dir, cfg)
+
+
+def sakd_args(base: str, iters: int, batch: int, n_train: int) -> dict:
+    """SAKD's arm: r = 0.5 for as many epochs as the other arms' images make, so half their steps."""
+    return {"base": base, "ratio": 0.5, "epochs": max(1, round(iters * batch / n_train))}
 
 
 def run_arm(arm: Arm, reuse: bool = True) -> dict:
