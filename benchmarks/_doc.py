@@ -48,6 +48,20 @@ def bar_chart(name: str, title: str, ylabel: str, groups: dict[str, dict[str, fl
     return path
 
 
+def write_clip(path: Path, images, rate: int = 30) -> Path:
+    """An H.264 video of `images` (H x W x 3 uint8, all one size), the input of the video benchmarks."""
+    import av
+
+    images = list(images)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.height, stream.width, stream.pix_fmt = images[0].shape[0], images[0].shape[1], "yuv420p"
+        for image in images:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
 def write_block(page: str, name: str, body: str) -> Path:
     path = DOCS / page
     text = path.read_text() if path.exists() else f"# {page}\n"

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _doc import machine, write_block  # noqa: E402
+from _doc import machine, write_block, write_clip  # noqa: E402
 
 from distilkit.data.synth import CAMERA, SYNTH_INFO, generate  # noqa: E402
 from distilkit.engine.checkpoint import model_meta, save_model  # noqa: E402
@@ -36,18 +36,6 @@ from distilkit.engine.predictor import run_predict  # noqa: E402
 from distilkit.engine.speed import benchmark  # noqa: E402
 from distilkit.models import create_model  # noqa: E402
 from distilkit.utils.files import increment_run_dir  # noqa: E402
-
-
-def write_video(path: Path, frames: int, size: tuple[int, int], rate: int = 30) -> None:
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.height, stream.width, stream.pix_fmt = size[0], size[1], "yuv420p"
-        for i in range(frames):
-            image = generate(CAMERA, "val", i % 50, size=size)[0]
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(stream.encode())
 
 
 def video_throughput(
@@ -61,7 +49,7 @@ def video_throughput(
     ckpt = workdir / "student.safetensors"
     save_model(ckpt, model, model_meta(model, SYNTH_INFO, size, "none"))
     video = workdir / "clip.mp4"
-    write_video(video, frames, size)
+    write_clip(video, (generate(CAMERA, "val", i % 50, size=size)[0] for i in range(frames)))
     x = torch.stack([normalize(to_tensor(generate(CAMERA, "val", i, size=size)[0]), SYNTH_INFO.mean, SYNTH_INFO.std)
                      for i in range(batch)])  # fmt: skip
     infer_logits(model, x, size)  # warm-up
@@ -131,19 +119,11 @@ def int8_rows(ckpt: Path, args, workdir: Path) -> dict:
 
 def video_rate(onnx_file: Path, val, size: tuple[int, int], workdir: Path, frames: int = 48) -> dict:
     """predict on a video of real val frames with `onnx_file` against that file's bare frames/s on them."""
-    import av
-
     from distilkit.data.transforms import normalize, to_tensor
     from distilkit.engine.predictor import OnnxModel
 
     images = [val.load(i % len(val))[0] for i in range(frames)]
-    video = workdir / "val.mp4"
-    with av.open(str(video), "w") as container:
-        stream = container.add_stream("libx264", rate=30)
-        stream.height, stream.width, stream.pix_fmt = images[0].shape[0], images[0].shape[1], "yuv420p"
-        for image in images:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(stream.encode())
+    video = write_clip(workdir / "val.mp4", images)
     model = OnnxModel(onnx_file, torch.device("cpu"))
     mean, std = model.meta["mean"], model.meta["std"]
     xs = [normalize(to_tensor(im), mean, std)[None] for im in images[:4]]

@@ -93,7 +93,9 @@ def test_camvid_real_sequences():
     assert image.shape == (360, 480, 3) and label.shape == (360, 480)
     assert set(np.unique(label)) <= set(range(11)) | {255}
     assert image.mean() < day.load(0)[0].mean()  # dusk is darker: the domain shift is real
-    with pytest.raises(DistilkitError, match="no frames"):
+    with pytest.raises(
+        DistilkitError, match="no frames of sequences 0001TP; they are in split train: use --split train"
+    ):
         build_dataset("camvid-dusk", "val", CAMVID)
 
 

@@ -133,6 +133,28 @@ def test_fps_both_backends(tiny_ckpt, tmp_path):
     ok(runner.invoke(app, [*two, "--out", str(tmp_path / "g")]))
 
 
+def test_fps_times_a_checkpoint_at_its_training_size_and_counts_exports(tiny_ckpt, tmp_path):
+    from distilkit.engine.checkpoint import read_meta
+
+    onnx_file = tmp_path / "m.onnx"
+    ok(runner.invoke(app, ["export-onnx", str(tiny_ckpt), "--out", str(onnx_file)]))
+    ok(runner.invoke(app, ["fps", str(onnx_file), str(tiny_ckpt), "--iters", "2", "--warmup", "0",
+                           "--out", str(tmp_path / "f")]))  # fmt: skip
+    report = json.loads((tmp_path / "f/fps.json").read_text())
+    assert report["imgsz"] == list(read_meta(tiny_ckpt)["imgsz"])  # not 512x512
+    by_backend = {(r["model"], r["backend"]): r for r in report["rows"]}
+    exported = by_backend[next(k for k in by_backend if "m.onnx" in k[0])]
+    eager = by_backend[next(k for k in by_backend if k[1] == "torch")]
+    assert exported["params"] == eager["params"] > 0 and exported["gflops"] == pytest.approx(eager["gflops"])
+
+
+def test_noisy_timings_are_flagged():
+    from distilkit.engine.speed import noisy
+
+    assert noisy({"mean_ms": 1629, "median_ms": 1185, "p90_ms": 2642})  # the first-hour report's figures
+    assert not noisy({"mean_ms": 10.2, "median_ms": 10.0, "p90_ms": 11.0})
+
+
 def test_images_are_read_as_displayed_whatever_their_bit_depth(tmp_path):
     """A 16-bit grey PNG is scaled, not clipped to white; EXIF orientation is applied to image and label alike."""
     from distilkit.data.base import read_image, read_label_raw

@@ -207,9 +207,9 @@ CASES: dict[str, tuple[Callable, str, bool]] = {
         lambda t, d, c: ["predict", str(make(t / "bad.png", b"not a png")), "--weights", str(c)], "cannot read image",
         True),
     "no checkpoint given and none under runs/ (predict)": (
-        lambda t, d, c: ["predict", str(d / "images/val/0000.png")], "none under runs/", True),
+        lambda t, d, c: ["predict", str(d / "images/val/0000.png")], "none under ./runs of", True),
     "no checkpoint given and none under runs/ (export-onnx)": (
-        lambda t, d, c: ["export-onnx"], "none under runs/", True),
+        lambda t, d, c: ["export-onnx"], "none under ./runs of", True),
     "image to predict on missing": (
         lambda t, d, c: ["predict", str(t / "nope.png"), "--weights", str(c)], "not found", True),
     "folder to predict on empty": (

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from distilkit.cli.options import Batch, DataRoot, Device, ExistOk, ImgSz, Name, Out, check, user_errors
+from distilkit.cli.options import Batch, DataRoot, Device, ExistOk, Name, Out, check, user_errors
 
 Backend = Annotated[str, typer.Option("--backend", help="torch (a .safetensors checkpoint) or onnx (an .onnx export).")]
 Half = Annotated[bool, typer.Option("--half", help="fp16 inference (CUDA only).")]
@@ -71,7 +71,14 @@ def fps(
     backend: Annotated[str, typer.Option("--backend", help="torch, onnx or all.")] = "torch",
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed iterations first.")] = 3,
     iters: Annotated[int, typer.Option("--iters", help="Timed iterations.")] = 20,
-    imgsz: ImgSz = None,
+    imgsz: Annotated[
+        tuple[int, int] | None,
+        typer.Option(
+            "--imgsz",
+            show_default=False,
+            help="Input size H W (default: the checkpoints' training size; 512 512 for bare architectures).",
+        ),
+    ] = None,  # fmt: skip
     batch: Batch = 1,
     half: Half = False,
     device: Device = "auto",
@@ -88,9 +95,10 @@ def fps(
     from distilkit.engine.checkpoint import model_meta
     from distilkit.engine.predictor import load_backend
     from distilkit.engine.report import print_table
-    from distilkit.engine.speed import benchmark
+    from distilkit.engine.speed import benchmark, noisy
     from distilkit.errors import DistilkitError
     from distilkit.models import create_model
+    from distilkit.utils.console import warn
     from distilkit.utils.device import select_device
     from distilkit.utils.files import increment_run_dir, write_json
 
@@ -102,7 +110,6 @@ def fps(
     if backend not in ("torch", "onnx", "all"):
         raise DistilkitError(f"--backend {backend}: expected torch, onnx or all")
     backends = ["torch", "onnx"] if backend == "all" else [backend]
-    size = tuple(imgsz) if imgsz else (512, 512)
     models = []
     if weights:
         for w in weights:
@@ -111,7 +118,8 @@ def fps(
             models.append((f"{meta['arch']['name']} ({w.name})", w if exported else loaded, meta))
         if any(w.suffix in (".onnx", ".xml") for w in weights) and backend == "torch":
             backends = ["torch", "onnx"]
-    else:
+    size = tuple(imgsz) if imgsz else input_size([meta for _, _, meta in models])
+    if not weights:
         for arch in model or DEFAULT_PAIR:
             net = create_model(arch, SYNTH_INFO.num_classes).eval()
             models.append((arch, net, model_meta(net, SYNTH_INFO, size, "none")))
@@ -127,6 +135,10 @@ def fps(
             f"{r['median_ms']:.2f}", f"{r['p90_ms']:.2f}", f"{r['fps']:.1f}", f"{r['peak_mem_mb']:.0f}",
         )  # fmt: skip
     print_table(table)
+    spread = [f"{r['model']} ({r['backend']})" for r in rows if noisy(r)]
+    if spread:
+        warn(f"noisy timings for {', '.join(spread)}: p90 or mean well above the median (another process on the "
+             "CPU?); quote the median, or rerun with more --iters on an idle machine")  # fmt: skip
     speedups = speedup_lines(rows)
     for line in speedups:
         typer.echo(line)
@@ -134,6 +146,20 @@ def fps(
     write_json(run_dir / "fps.json", {"device": str(dev), "imgsz": list(size), "batch": batch, "rows": rows,
                                       "speedups": speedups})  # fmt: skip
     typer.echo(f"results: {run_dir / 'fps.json'}")
+
+
+def input_size(metas: list[dict]) -> tuple[int, int]:
+    """fps's default input: the checkpoints' training size (the first one's where they differ, said aloud), or
+    512x512 for bare architectures."""
+    from distilkit.utils.console import warn
+
+    sizes = [tuple(m["imgsz"]) for m in metas if m.get("imgsz")]
+    if not sizes:
+        return (512, 512)
+    if len(set(sizes)) > 1:
+        warn(f"the models were trained at different sizes ({', '.join(f'{h}x{w}' for h, w in sizes)}); timing all "
+             f"at {sizes[0][0]}x{sizes[0][1]} (--imgsz H W to choose)")  # fmt: skip
+    return sizes[0]
 
 
 def speedup_lines(rows: list[dict]) -> list[str]:

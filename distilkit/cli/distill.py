@@ -23,6 +23,8 @@ from distilkit.cli.options import (
     Pretrained,
     Seed,
     SkipBad,
+    TrainLimit,
+    ValLimit,
     Workers,
     augment,
     check,
@@ -110,6 +112,8 @@ def duda(
     val_every: Annotated[
         int | None, _opt("Evaluate and save every N iterations (default: end of each stage).", "--val-every")
     ] = None,
+    val_limit: ValLimit = None,
+    train_limit: TrainLimit = None,
     resume: Annotated[Path | None, _opt("Continue a run from its last saved state (run dir).", "--resume")] = None,
     jitter: Jitter = 0.2,
     hue: Hue = 0.0,
@@ -195,7 +199,8 @@ def duda(
             pretrained=pretrained,
             warmup=p["warmup"],
             val_every=given(val_every, p["val_every"] or n1),
-            val_limit=p["val_limit"],
+            val_limit=given(val_limit, p["val_limit"]),
+            train_limit=train_limit,
             amp=amp,
             seed=seed,
             workers=workers,
@@ -226,7 +231,7 @@ def _distill(method: str, label: str, resume: Path | None, method_args: dict, tr
     """Build the experiment record (unless resuming), train, print and save the final evaluation."""
     from distilkit.engine.config import TrainConfig
     from distilkit.engine.distributed import is_main
-    from distilkit.engine.report import eval_table, print_table, save_eval
+    from distilkit.engine.report import report_eval
     from distilkit.engine.trainer import run_training
 
     cfg = None
@@ -239,8 +244,8 @@ def _distill(method: str, label: str, resume: Path | None, method_args: dict, tr
     results, run_dir, m = run_training(cfg, resume=resume, command=f"distill-{method}", **run)
     if not is_main():  # under torchrun, rank 0 reports
         return
-    print_table(eval_table(results, f"{m.cfg.model} distilled with {label}, final"))
-    save_eval(results, run_dir)
+    val = m.val_dataset()
+    report_eval(results, run_dir, f"{m.cfg.model} distilled with {label}, on {val.info.name} ({val.split}), final")
 
 
 @app.command("sakd")
@@ -268,6 +273,8 @@ def sakd(
     lr: Lr = 6e-4,
     warmup: Warmup = 100,
     val_every: ValEvery = 250,
+    val_limit: ValLimit = None,
+    train_limit: TrainLimit = None,
     resume: Resume = None,
     jitter: Jitter = 0.2,
     hue: Hue = 0.0,
@@ -308,6 +315,8 @@ def sakd(
         lr=lr,
         warmup=warmup,
         val_every=val_every,
+        val_limit=val_limit,
+        train_limit=train_limit,
         imgsz=imgsz,
         batch=batch,
         amp=amp,
@@ -344,6 +353,8 @@ def hdl(
     lr: Lr = 1e-3,
     warmup: Warmup = 100,
     val_every: ValEvery = 250,
+    val_limit: ValLimit = None,
+    train_limit: TrainLimit = None,
     resume: Resume = None,
     jitter: Jitter = 0.2,
     hue: Hue = 0.0,
@@ -386,6 +397,8 @@ def hdl(
         weight_decay=0.0 if optimizer == "adam" else 1e-4,
         warmup=warmup,
         val_every=val_every,
+        val_limit=val_limit,
+        train_limit=train_limit,
         imgsz=imgsz,
         batch=batch,
         amp=amp,
@@ -449,6 +462,8 @@ def _shared_options(spec: DistillCommand) -> list[tuple[str, Any, Any]]:
         ("lr", Lr, spec.lr),
         ("warmup", Warmup, 100),
         ("val_every", ValEvery, 250),
+        ("val_limit", ValLimit, None),
+        ("train_limit", TrainLimit, None),
         ("resume", Resume, None),
         ("jitter", Jitter, 0.2),
         ("hue", Hue, 0.0),

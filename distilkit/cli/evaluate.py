@@ -50,7 +50,7 @@ def evaluate(
     from distilkit.data import build_dataset
     from distilkit.engine.checkpoint import info_from_meta, resolve_weights
     from distilkit.engine.predictor import load_backend
-    from distilkit.engine.report import eval_table, print_table, save_eval
+    from distilkit.engine.report import report_eval
     from distilkit.engine.validator import evaluate as run_eval
     from distilkit.utils.device import select_device
     from distilkit.utils.files import increment_run_dir, write_json
@@ -67,8 +67,7 @@ def evaluate(
     size = tuple(imgsz) if imgsz else tuple(meta["imgsz"])
     results = run_eval(model, dataset, info_from_meta(meta), size, dev, batch, workers, mode, amp, limit=limit)
     run_dir = increment_run_dir("evaluate", name, out, exist_ok)
-    print_table(eval_table(results, f"{meta['arch']['name']} on {data} ({split}, {mode})"))
     results.update(weights=str(weights), data=data, split=split, mode=mode, imgsz=list(size))
-    save_eval(results, run_dir)
+    report_eval(results, run_dir, f"{meta['arch']['name']} on {data} ({split}, {mode})")
     write_json(run_dir / "confusion_matrix.json", results["confusion_matrix"])
     typer.echo(f"results: {run_dir / 'results.json'}")

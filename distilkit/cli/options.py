@@ -35,6 +35,13 @@ Pretrained = Annotated[
 Jitter = Annotated[float, typer.Option("--jitter", help="Brightness/contrast/saturation jitter strength (0: off).")]
 Hue = Annotated[float, typer.Option("--hue", help="Hue rotation, up to +-this of the colour wheel (0.5: any hue).")]
 Grey = Annotated[float, typer.Option("--grey", help="Probability of a greyscale training crop.")]
+ValLimit = Annotated[
+    int | None, typer.Option("--val-limit", help="Evaluate on the first N val images only (smoke runs).")
+]
+TrainLimit = Annotated[
+    int | None,
+    typer.Option("--train-limit", help="Train on the first N images of the training set(s) only (smoke runs)."),
+]
 SkipBad = Annotated[
     bool, typer.Option("--skip-bad", help="Log and leave out corrupt or mismatched samples instead of stopping.")
 ]
@@ -64,6 +71,12 @@ def check(flag: str, value, low: float, high: float | None = None) -> None:
             shown = " ".join(map(str, value)) if isinstance(value, tuple | list) else value
             raise DistilkitError(f"{flag} {shown}: expected {bound}")
 
+
+Threads = Annotated[
+    int | None,
+    typer.Option("--threads", show_default=False,
+                 help="CPU threads for the model (default: the cores left after --workers, or $OMP_NUM_THREADS)."),
+]  # fmt: skip
 
 NOT_REPLAYED = ("config", "out", "exist_ok", "resume")  # a rerun from config.yaml makes a new run of its own
 
@@ -140,7 +153,7 @@ def replayable(params: dict) -> dict:
 def user_errors(fn):
     """Every command's wrapper: a DistilkitError becomes one clear line on stderr and exit code 1 (no
     traceback); commands with options also get --config, and the values each run used are handed to the run
-    directory (config.yaml)."""
+    directory (config.yaml); and --threads, set before the command runs (utils.device.set_threads)."""
     import inspect
 
     @functools.wraps(fn)
@@ -149,8 +162,13 @@ def user_errors(fn):
         from distilkit.utils.files import command_path, invocation
 
         kwargs.pop("config", None)
-        token = invocation.set((command_path.get(), replayable(kwargs)))
+        threads = kwargs.pop("threads", None)
+        token = invocation.set((command_path.get(), replayable({**kwargs, "threads": threads})))
         try:
+            if injected:
+                from distilkit.utils.device import set_threads
+
+                set_threads(threads, reserved=kwargs.get("workers") or 0)
             return fn(*args, **kwargs)
         except DistilkitError as e:
             typer.secho(f"error: {one_line(e)}", fg="red", err=True)
@@ -165,8 +183,12 @@ def user_errors(fn):
             invocation.reset(token)
 
     sig = inspect.signature(fn, eval_str=True)  # the annotations themselves: Typer reads the signature we set
-    if sig.parameters and "config" not in sig.parameters:
-        extra = inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Config, default=None)
-        wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), extra])
-        wrapper.__annotations__ = {**{k: p.annotation for k, p in sig.parameters.items()}, "config": Config}
+    injected = bool(sig.parameters) and "config" not in sig.parameters
+    if injected:
+        extra = {"threads": Threads, "config": Config}
+        params = [
+            inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, annotation=a, default=None) for k, a in extra.items()
+        ]
+        wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *params])
+        wrapper.__annotations__ = {**{k: p.annotation for k, p in sig.parameters.items()}, **extra}
     return wrapper

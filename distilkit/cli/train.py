@@ -22,6 +22,8 @@ from distilkit.cli.options import (
     Pretrained,
     Seed,
     SkipBad,
+    TrainLimit,
+    ValLimit,
     Workers,
     augment,
     user_errors,
@@ -51,9 +53,8 @@ def train_teacher(
     warmup: Annotated[int, typer.Option("--warmup", help="Linear warm-up iterations.")] = 100,
     grad_clip: Annotated[float | None, typer.Option("--grad-clip", help="Max gradient norm.")] = None,
     val_every: Annotated[int, typer.Option("--val-every", help="Evaluate and save every N iterations.")] = 250,
-    val_limit: Annotated[
-        int | None, typer.Option("--val-limit", help="Evaluate on the first N val images only.")
-    ] = None,
+    val_limit: ValLimit = None,
+    train_limit: TrainLimit = None,
     pretrained: Pretrained = None,
     weights: Annotated[
         Path | None,
@@ -86,7 +87,7 @@ def train_teacher(
     """Train a segmentation model on a labelled data set; prints the final evaluation table."""
     from distilkit.engine.config import TrainConfig
     from distilkit.engine.distributed import is_main
-    from distilkit.engine.report import eval_table, print_table, save_eval
+    from distilkit.engine.report import report_eval
     from distilkit.engine.trainer import run_training
 
     cfg = None
@@ -96,8 +97,8 @@ def train_teacher(
             data_root=str(data_root) if data_root else None, model=model, pretrained=pretrained,
             imgsz=tuple(imgsz) if imgsz else None, batch=batch, iters=iters, optimizer=optimizer, lr=lr,
             head_lr_mult=head_lr_mult, weight_decay=weight_decay, schedule=schedule, warmup=min(warmup, iters // 2),
-            grad_clip=grad_clip, amp=amp, val_every=val_every, val_limit=val_limit, seed=seed, workers=workers,
-            skip_bad=skip_bad, device=device,
+            grad_clip=grad_clip, amp=amp, val_every=val_every, val_limit=val_limit, train_limit=train_limit, seed=seed,
+            workers=workers, skip_bad=skip_bad, device=device,
             method_args={"style": style, "style_target": style_target, "weights": str(weights) if weights else None,
                          "aug": augment(jitter, hue, grey)},
         )  # fmt: skip
@@ -105,8 +106,7 @@ def train_teacher(
     if not is_main():  # under torchrun, rank 0 reports
         return
     val = method.val_dataset()
-    print_table(eval_table(results, f"{method.student().arch['name']} on {val.info.name} ({val.split}), final"))
-    save_eval(results, run_dir)
+    report_eval(results, run_dir, f"{method.student().arch['name']} on {val.info.name} ({val.split}), final")
     typer.echo(
         f"weights: {run_dir / 'weights' / 'best.safetensors'} (best), {run_dir / 'weights' / 'last.safetensors'}"
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +93,10 @@ class SegDataset:
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def head(self, n: int | None) -> SegDataset:
+        """The first `n` samples (--train-limit, for smoke runs); the whole set when `n` is None."""
+        return self if n is None or n >= len(self) else replace(self, samples=self.samples[:n])
 
     def load_or_skip(self, index: int, label_only: bool = False):
         """`load` (or `load_label`), or None with a warning naming the file when the sample is bad and

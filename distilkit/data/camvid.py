@@ -30,7 +30,10 @@ def build_camvid(root: Path | None, split: str, sequences: tuple[str, ...] | Non
     if sequences is not None:
         images = [p for p in images if p.name.split("_")[0] in sequences]
         if not images:
-            raise DistilkitError(f"camvid split '{split}' has no frames of sequences {', '.join(sequences)}")
+            elsewhere = [s for s in ("train", "val", "test") if s != split and any(
+                p.name.split("_")[0] in sequences for p in (root / s).glob("*.png"))]  # fmt: skip
+            hint = f"; they are in split {' and '.join(elsewhere)}: use --split {elsewhere[0]}" if elsewhere else ""
+            raise DistilkitError(f"camvid split '{split}' has no frames of sequences {', '.join(sequences)}{hint}")
     samples = [(p, label_dir / p.name) for p in images]
     require_samples(samples, "camvid", split, image_dir)
     lut = make_lut({**{i: i for i in range(11)}, 11: 255, 255: 255})

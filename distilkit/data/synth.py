@@ -214,6 +214,9 @@ class SynthDataset(SegDataset):
     def __len__(self) -> int:
         return self.extra["length"]
 
+    def head(self, n: int | None) -> SynthDataset:
+        return self if n is None or n >= len(self) else replace(self, extra={**self.extra, "length": n})
+
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if not 0 <= index < len(self):
             raise IndexError(index)

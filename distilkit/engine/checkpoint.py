@@ -74,8 +74,10 @@ def resolve_weights(weights: Path | None, pattern: str = "**/weights/best.safete
             if pattern.endswith(".onnx")
             else "train one with `distilkit train-teacher`"
         )
-        raise DistilkitError(f"no checkpoint given and none under runs/ ({pattern}); {how}")
-    err_console.print(f"using the newest checkpoint: {found}")
+        raise DistilkitError(
+            f"no checkpoint given and none under ./runs of {Path.cwd()} (runs/{pattern}); pass --weights PATH or {how}"
+        )
+    err_console.print(f"using the newest checkpoint under ./runs: {found} (--weights PATH to choose another)")
     return found
 
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 from distilkit.errors import DistilkitError
 
-INT_MINIMA = {"batch": 1, "iters": 1, "warmup": 0, "val_every": 1, "val_limit": 1, "log_every": 1, "seed": 0,
-              "workers": 0}  # fmt: skip
+INT_MINIMA = {"batch": 1, "iters": 1, "warmup": 0, "val_every": 1, "val_limit": 1, "train_limit": 1, "log_every": 1,
+              "seed": 0, "workers": 0}  # fmt: skip
 FLOAT_RANGES = {  # name: (low, high, low excluded)
     "lr": (0.0, float("inf"), True), "head_lr_mult": (0.0, float("inf"), True),
     "weight_decay": (0.0, float("inf"), False), "momentum": (0.0, 1.0, False), "power": (0.0, float("inf"), True),
     "grad_clip": (0.0, float("inf"), True),
 }  # fmt: skip
-OPTIONAL = {"val_limit", "grad_clip"}
+OPTIONAL = {"val_limit", "train_limit", "grad_clip"}
 
 
 @dataclass
@@ -44,6 +44,7 @@ class TrainConfig:
     amp: bool = False
     val_every: int = 250
     val_limit: int | None = None  # evaluate on the first N val images only (quick runs, big val sets)
+    train_limit: int | None = None  # train on the first N images of each training set only (smoke runs)
     log_every: int = 10
     eval_mode: str = "whole"
     seed: int = 0

@@ -64,6 +64,7 @@ class OnnxModel(ExportedModel):
             providers = [p for p in gpu if p in ort.get_available_providers()] + providers
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        options.intra_op_num_threads = torch.get_num_threads()  # the one thread setting (utils.device.set_threads)
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as e:  # onnxruntime raises its own error types for invalid or foreign files
@@ -104,7 +105,9 @@ class OpenVinoModel(ExportedModel):
         shape = model.inputs[0].partial_shape
         self.static = [d.get_length() if d.is_static else None for d in shape]
         # f32 arithmetic: on CPUs with bf16 units OpenVINO would otherwise run an fp32 IR in bf16 (its default)
-        self.compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        self.compiled = core.compile_model(
+            model, "CPU", {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": torch.get_num_threads()}
+        )
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return self.compiled(x)[0]

@@ -40,8 +40,15 @@ def eval_table(results: dict, title: str) -> Table:
     return table
 
 
-def save_eval(results: dict, run_dir: Path, stem: str = "results") -> None:
-    """results.json (everything), results.csv (per class) and per_class_iou.png."""
+def report_eval(results: dict, run_dir: Path, title: str) -> None:
+    """What every command that evaluates ends with: the per-class table printed, then saved."""
+    print_table(eval_table(results, title))
+    save_eval(results, run_dir, title)
+
+
+def save_eval(results: dict, run_dir: Path, title: str, stem: str = "results") -> None:
+    """results.json (everything), results.csv (per class) and per_class_iou.png (titled with `title` and the
+    run directory, so a plot found alone says what it shows)."""
     write_json(run_dir / f"{stem}.json", results)
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -50,10 +57,10 @@ def save_eval(results: dict, run_dir: Path, stem: str = "results") -> None:
         writer.writerow([name, r["iou"], r["acc"], r["pixels"]])
     writer.writerow(["mIoU", results["miou"], results["mean_acc"], ""])
     atomic_write(run_dir / f"{stem}.csv", lambda p: p.write_text(buf.getvalue()))
-    plot_per_class(results, run_dir / "per_class_iou.png")
+    plot_per_class(results, run_dir / "per_class_iou.png", f"{title}\n{run_dir}")
 
 
-def plot_per_class(results: dict, path: Path) -> None:
+def plot_per_class(results: dict, path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,6 +73,7 @@ def plot_per_class(results: dict, path: Path) -> None:
     ax.axhline(100 * results["miou"], color="#c44e52", ls="--", label=f"mIoU {100 * results['miou']:.1f}")
     ax.set_ylabel("IoU (%)")
     ax.set_ylim(0, 100)
+    ax.set_title(title, fontsize=9)
     ax.legend()
     plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
     fig.tight_layout()
@@ -86,4 +94,13 @@ def compare_table(summary: list[dict], title: str) -> Table:
 
 
 def print_table(table: Table) -> None:
+    """The table, with its title above and caption below printed as lines of their own: inside the table rich
+    wraps them to its width, mid-phrase."""
+    title, caption = table.title, table.caption
+    table.title = table.caption = None
+    if title:
+        console.print(f"[bold]{title}[/]", highlight=False)
     console.print(table)
+    if caption:
+        console.print(caption, style="dim", highlight=False)
+    table.title, table.caption = title, caption

@@ -86,7 +86,8 @@ def benchmark(
     rows = []
     for label, model, meta in models:
         torch_model = model if isinstance(model, torch.nn.Module) else None
-        gflops = count_gflops(torch_model, x[:1]) if torch_model is not None else None
+        counted = torch_model if torch_model is not None else architecture(meta)  # an export: its architecture
+        gflops = count_gflops(counted, x[:1]) if counted is not None else None
         for backend in backends:
             if backend == "torch":
                 if torch_model is None:
@@ -104,6 +105,24 @@ def benchmark(
             stats = measure_latency(fn, xin, device, warmup, iters)
             runtime = "openvino" if torch_model is None and Path(model).suffix == ".xml" else backend
             rows.append(
-                {"model": label, "backend": runtime, "params": count_params(torch_model), "gflops": gflops, **stats}
+                {"model": label, "backend": runtime, "params": count_params(counted), "gflops": gflops, **stats}
             )
     return rows
+
+
+def architecture(meta: dict) -> torch.nn.Module | None:
+    """A freshly initialised model of an exported file's architecture (from its metadata): the same
+    parameter count and FLOPs as the export, which onnxruntime and OpenVINO do not report."""
+    from distilkit.models import create_model
+
+    arch = dict(meta.get("arch") or {})
+    try:
+        return create_model(arch.pop("name"), **arch).eval()
+    except Exception:  # an architecture this version does not know: the row shows "-"
+        return None
+
+
+def noisy(row: dict) -> bool:
+    """Timings too spread to quote a mean: p90 over 1.5x the median, or the mean over 1.2x it (another process
+    on the CPU, frequency changes)."""
+    return row["p90_ms"] > 1.5 * row["median_ms"] or row["mean_ms"] > 1.2 * row["median_ms"]

@@ -97,6 +97,7 @@ class Trainer:
         loss_text = TextColumn("{task.fields[status]}")
         plain_every = 0 if err_console.is_terminal else max(cfg.log_every, cfg.iters // 20)
         start_step, start_time, eval_s = self.step, time.perf_counter(), 0.0
+        last_line = start_time
         with progress_bar(ddp.is_main(), loss_text) as bar:
             task = bar.add_task(cfg.command, total=cfg.iters, completed=self.step, unit="it", status="")
             while self.step < cfg.iters:
@@ -106,8 +107,9 @@ class Trainer:
                     window.setdefault(k, []).append(v)
                 self.step += 1
                 bar.update(task, advance=1, status=f"loss {losses['loss']:.4f}")
-                if plain_every and self.step % plain_every == 0:  # logs and CI get a line instead of a bar
-                    rate = (self.step - start_step) / (time.perf_counter() - start_time)
+                now = time.perf_counter()  # logs and CI get a line instead of a bar, at least every 30 s
+                if plain_every and (self.step % plain_every == 0 or now - last_line >= 30):
+                    last_line, rate = now, (self.step - start_step) / (now - start_time)
                     err_console.print(f"{cfg.command} {self.step}/{cfg.iters} loss {losses['loss']:.4f} "
                                       f"{rate:.2f} it/s eta {(cfg.iters - self.step) / rate / 60:.1f} min")  # fmt: skip
                 if self.step % cfg.log_every == 0 or self.step == cfg.iters:
@@ -178,7 +180,8 @@ class Trainer:
         self.write_metrics()
         self.live.evaluation(results, self.step, self.overlays(student) if self.live.writer else [])
         note = f"best {100 * self.best:.2f}" if selects else "measured only: best.safetensors is the final model"
-        console.print(f"step {self.step}/{self.cfg.iters}: val mIoU {100 * results['miou']:.2f} ({note})")
+        # on the progress bar's console: a line printed on the other stream would leave a frozen copy of the bar
+        err_console.print(f"step {self.step}/{self.cfg.iters}: val mIoU {100 * results['miou']:.2f} ({note})")
 
     @torch.no_grad()
     def overlays(self, student) -> list:
@@ -232,11 +235,13 @@ class Trainer:
         ax.legend(loc="upper left")
         if evals:
             ax2 = ax.twinx()
-            ax2.plot(
-                [r["step"] for r in evals], [100 * r["val_miou"] for r in evals], "o-", color="k", label="val mIoU"
-            )
+            mious = [100 * r["val_miou"] for r in evals]
+            ax2.plot([r["step"] for r in evals], mious, "o-", color="k", label="val mIoU")
+            ax2.set_ylim(0, max(10.0, 1.2 * max(mious)))  # from 0: a 1-point dip must not look like a collapse
             ax2.set_ylabel("val mIoU (%)")
             ax2.legend(loc="upper right")
+        cfg, val = self.cfg, self.method.val_dataset().info.name
+        ax.set_title(f"{cfg.command}: {cfg.model} on {cfg.data} (val: {val})\n{self.run_dir}", fontsize=9)
         fig.tight_layout()
         atomic_write(self.run_dir / "loss_curve.png", lambda p: fig.savefig(p, format="png", dpi=100))
         plt.close(fig)

@@ -89,8 +89,8 @@ class DUDA(Method):
         if a["ce_average"] not in ("valid", "all"):
             raise DistilkitError(f"--ce-average {a['ce_average']}: expected valid or all")
         self.src_root, self.tgt_root = a.get("src_root") or cfg.data_root, a.get("tgt_root") or cfg.data_root
-        self.src = build_dataset(cfg.data, "train", self.src_root, cfg.skip_bad)
-        self.tgt = build_dataset(a["tgt"], "train", self.tgt_root, cfg.skip_bad)
+        self.src = build_dataset(cfg.data, "train", self.src_root, cfg.skip_bad).head(cfg.train_limit)
+        self.tgt = build_dataset(a["tgt"], "train", self.tgt_root, cfg.skip_bad).head(cfg.train_limit)
         for dataset in (self.src, self.tgt):
             preflight(dataset)  # every bad sample now, before the first step
         if self.tgt.info.class_names != self.src.info.class_names:
@@ -365,7 +365,7 @@ def report(method: DUDA, final: dict, run_dir) -> None:
     """The stage-wise mIoU table and the class inconsistency table, printed and saved (stages.json, CSV)."""
     from rich.table import Table
 
-    from distilkit.engine.report import eval_table, print_table, save_eval
+    from distilkit.engine.report import print_table, report_eval
     from distilkit.utils.files import atomic_write, write_json
 
     rows = [s for s in method.stages if "miou" in s]
@@ -388,8 +388,7 @@ def report(method: DUDA, final: dict, run_dir) -> None:
         lines = ["class,inconsistency,weight"] + [f"{n},{v['inconsistency']},{v['weight']}" for n, v in classes.items()]
         atomic_write(run_dir / "inconsistency.csv", lambda p: p.write_text("\n".join(lines) + "\n"))
     write_json(run_dir / "stages.json", {"stages": rows, "inconsistency": classes})
-    print_table(eval_table(final, f"small student on {method.args['tgt']}, final"))
-    save_eval(final, run_dir)
+    report_eval(final, run_dir, f"DUDA small student on {method.args['tgt']} ({method.tgt_val.split}), final")
     deployed = run_dir / "weights" / "best.safetensors"
     console.print(f"deployed small student: {deployed} (= last.safetensors, the model after stage 3; the target's "
                   "labels only measured it), large teacher LT: teacher.safetensors")  # fmt: skip

@@ -21,7 +21,7 @@ from distilkit.losses import pixel_kd
 from distilkit.methods.base import Method, build_method, register_method
 from distilkit.selection.adaptive import easiness, interrupt, interruption_rate, quality, selection_size, update_alpha
 from distilkit.selection.dpp import greedy_map, quality_diversity_kernel
-from distilkit.utils.console import console
+from distilkit.utils.console import err_console
 
 BASES = ("kd", "sdd", "hdl", "cwd")
 SELECTIONS = ("dpp", "random")  # random: the ablation of the DPP (a seeded uniform subset of the same size)
@@ -104,7 +104,7 @@ class SAKD(Method):
             diag, row = quality_diversity_kernel(self.features, quality(easy, a["gamma"]))
             chosen = greedy_map(diag, row, self.k)
         self.times_selected[chosen] += 1
-        console.print(f"sakd epoch {epoch}: interruption {beta:.2f}, {len(chosen)} of {self.n} images selected, "
+        err_console.print(f"sakd epoch {epoch}: interruption {beta:.2f}, {len(chosen)} of {self.n} images selected, "
                       f"mean alpha {self.alpha[chosen].mean():.3f}")  # fmt: skip
         # the DPP picks a set; its greedy order (most diverse first) would make every epoch's batches alike
         # and unlike the data, so the epoch visits the set in a seeded random order, as a shuffled loader does

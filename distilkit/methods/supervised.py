@@ -18,7 +18,7 @@ from distilkit.models import SegModel, create_model
 class Supervised(Method):
     def __init__(self, cfg: TrainConfig):
         super().__init__(cfg)
-        self.train_set = build_dataset(cfg.data, "train", cfg.data_root, cfg.skip_bad)
+        self.train_set = build_dataset(cfg.data, "train", cfg.data_root, cfg.skip_bad).head(cfg.train_limit)
         preflight(self.train_set)  # every bad sample now, before the first step
         self._val = build_dataset(cfg.val_data or cfg.data, cfg.val_split, cfg.data_root, cfg.skip_bad)
         self._info = self.train_set.info

@@ -33,3 +33,31 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (its affinity mask, which containers and `taskset` narrow)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def set_threads(threads: int | None, reserved: int = 0) -> int:
+    """Intra-op threads for torch, onnxruntime and OpenVINO: `threads`, else $OMP_NUM_THREADS when set, else
+    the cores left to each process (torchrun's local processes share them) after `reserved` data-loading
+    workers (one thread each), at least one. OpenMP's default of every core oversubscribes a small CPU as soon
+    as workers or another process run beside it (measured in docs/benchmarks.md, `benchmarks/threads.py`)."""
+    import os
+
+    if threads is not None and threads < 1:
+        raise DistilkitError(f"--threads {threads}: expected >= 1")
+    if threads is None:
+        env = os.environ.get("OMP_NUM_THREADS", "")
+        local = os.environ.get("LOCAL_WORLD_SIZE", "1")
+        per_process = cpu_cores() // (int(local) if local.isdigit() and int(local) > 0 else 1)
+        threads = int(env) if env.isdigit() and int(env) > 0 else max(1, per_process - reserved)
+    torch.set_num_threads(threads)
+    return threads
