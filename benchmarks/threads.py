@@ -91,9 +91,9 @@ def main() -> None:
                         f"{by_setting[base]['wall_s'] / r['wall_s']:.2f}x |")  # fmt: skip
     workers_note = "train-teacher runs with `--workers 2`, so its default is `--threads 1` on two cores"
     body = (
-        f"Measured with `python benchmarks/threads.py --camvid ../shared/data/camvid` on {machine()} "
-        f"({cores} cores): `train-teacher` FastLiteSSNet on CamVid, {args.iters} iterations at batch 8, 160x224, "
-        f"evaluation on 8 val images ({workers_note}); `predict` on a {args.frames}-frame H.264 video of CamVid "
+        f"Measured with `python benchmarks/threads.py --camvid ../shared/data/camvid --rounds {args.rounds}` on "
+        f"{machine()} ({cores} cores): `train-teacher` FastLiteSSNet on CamVid, {args.iters} iterations at batch 8, "
+        f"160x224, evaluation on 8 val images ({workers_note}); `predict` on a {args.frames}-frame H.264 video of CamVid "
         f"val frames with that checkpoint (decode + inference + overlay + encode; frames/s = frames / the whole "
         f"process's wall time, start-up included). Medians of {args.rounds} interleaved rounds; 'one busy "
         f"process' is a pure-Python loop on one core running beside the command.\n\n" + "\n".join(rows)
