@@ -93,8 +93,8 @@ def main() -> None:
     body = (
         f"Measured with `python benchmarks/threads.py --camvid ../shared/data/camvid --rounds {args.rounds}` on "
         f"{machine()} ({cores} cores): `train-teacher` FastLiteSSNet on CamVid, {args.iters} iterations at batch 8, "
-        f"160x224, evaluation on 8 val images ({workers_note}); `predict` on a {args.frames}-frame H.264 video of CamVid "
-        f"val frames with that checkpoint (decode + inference + overlay + encode; frames/s = frames / the whole "
+        f"160x224, evaluation on 8 val images ({workers_note}); `predict` on a {args.frames}-frame H.264 video of "
+        f"CamVid val frames with that checkpoint (decode + inference + overlay + encode; frames/s = frames / the whole "
         f"process's wall time, start-up included). Medians of {args.rounds} interleaved rounds; 'one busy "
         f"process' is a pure-Python loop on one core running beside the command.\n\n" + "\n".join(rows)
     )
