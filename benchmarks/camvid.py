@@ -15,12 +15,18 @@ per-arm results to docs/results/camvid.json, the plot to docs/img/camvid.png.
     python benchmarks/camvid.py --camvid ../shared/data/camvid --reuse                 # the whole table
     python benchmarks/camvid.py --camvid ../shared/data/camvid --reuse --students lite0 --methods alone kd
     python benchmarks/camvid.py --camvid ../shared/data/camvid --table-only            # rewrite docs from runs
+    python benchmarks/camvid.py --camvid ../shared/data/camvid --reuse --students fastlite --methods alone \
+        --variants "kd[temperature=1]"                                       # a method off its defaults
+
+`--methods`/`--students`/`--variants` choose what to train; the table shows every finished arm on disk, so a
+partial call never drops rows. A variant's runs live in `<student>-<method>+<key>=<value>-s<seed>`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -28,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _doc import DOCS, machine, write_block  # noqa: E402
 
-from distilkit.engine.compare import ALONE, Arm, plot, run_arm, sakd_args, summarise  # noqa: E402
+from distilkit.engine.compare import ALONE, Arm, finished, plot, run_arm, sakd_args, summarise  # noqa: E402
 from distilkit.engine.config import TrainConfig  # noqa: E402
 
 STUDENTS = {  # key: (model, --pretrained)
@@ -52,32 +58,72 @@ def base_config(args, **kw) -> TrainConfig:
     return TrainConfig(**{**common, **kw})
 
 
+def teacher_dir(args) -> Path:
+    return args.teacher_run or args.out / f"teacher-{args.teacher}-{args.teacher_iters}"
+
+
 def teacher_arm(args) -> dict:
     cfg = base_config(args, model=args.teacher, pretrained="imagenet", iters=args.teacher_iters, seed=0,
                       method_args={"aug": {"jitter": args.jitter}})  # fmt: skip
-    row = run_arm(Arm("teacher", 0, cfg, args.out / f"teacher-{args.teacher}-{args.teacher_iters}"), args.reuse)
+    row = run_arm(Arm("teacher", 0, cfg, teacher_dir(args)), args.reuse)
     return {**row, "model": args.teacher}
 
 
+VARIANT = re.compile(r"^(\w+)\[(\w+=[^\],]+(?:,\w+=[^\],]+)*)\]$")  # kd[temperature=1,kd_weight=0.5]
+VARIANT_DIR = re.compile(r"^(?P<student>\w+)-(?P<method>\w+)\+(?P<set>[^-]+)-s\d+$")
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    """'kd[temperature=1]' -> ('kd', {'temperature': 1.0}): a method with some of its options off the defaults."""
+    m = VARIANT.match(text.replace(" ", ""))
+    if not m or m.group(1) not in METHODS[1:-1]:
+        sys.exit(f"--variants {text}: expected METHOD[KEY=VALUE,...] with METHOD one of {', '.join(METHODS[1:-1])}")
+    sets = dict(kv.split("=", 1) for kv in m.group(2).split(","))
+    return m.group(1), {k: float(v) for k, v in sets.items()}
+
+
+def variant_tag(method: str, sets: dict) -> str:
+    return method + "[" + ",".join(f"{k}={v:g}" for k, v in sets.items()) + "]"
+
+
+def on_disk_variants(out: Path, student: str) -> list[str]:
+    """The variants some earlier call trained for this student (so the table keeps their rows)."""
+    found = []
+    for d in sorted(out.glob(f"{student}-*+*-s*")):
+        m = VARIANT_DIR.match(d.name)
+        if m and m["student"] == student and (d / "arm.json").is_file():
+            sets = dict(kv.split("=", 1) for kv in m["set"].split(","))
+            found.append(variant_tag(m["method"], {k: float(v) for k, v in sets.items()}))
+    return list(dict.fromkeys(found))
+
+
 def arm_of(args, student: str, method: str, seed: int, teacher: str, base: str = "") -> Arm:
-    """One arm of one student: the engine method and its arguments, in its run directory."""
+    """One arm of one student: the engine method and its arguments, in its run directory. `method` and `base`
+    may be variants (`kd[temperature=1]`): their options go into the method's arguments."""
     model, pretrained = STUDENTS[student]
     extra: dict = {"aug": {"jitter": args.jitter}}
+    method, sets = parse_variant(method) if "[" in method else (method, {})
     name = "supervised" if method == ALONE else method
     if method != ALONE:
         extra["teacher"] = teacher
     if method == "sakd":
-        extra |= sakd_args(base, args.iters, args.batch, TRAIN_FRAMES)
+        base_method, sets = parse_variant(base) if "[" in base else (base, {})
+        extra |= sakd_args(base_method, args.iters, args.batch, TRAIN_FRAMES)
+    extra |= sets
     cfg = base_config(args, method=name, model=model, pretrained=pretrained, seed=seed, method_args=extra)
-    tag = f"{method}-{base}" if base else method
-    return Arm(tag, seed, cfg, args.out / f"{student}-{tag}-s{seed}")
+    tag = f"{method}-{base}" if base else (variant_tag(method, sets) if sets else method)
+    folder = tag.replace("[", "+").replace("]", "")  # kd[temperature=1] -> kd+temperature=1
+    return Arm(tag, seed, cfg, args.out / f"{student}-{folder}-s{seed}")
 
 
 def student_rows(args, student: str, teacher: str, train: bool) -> list[dict]:
-    """Every arm of one student (trained unless finished, or only the finished ones when not `train`)."""
-    methods = [m for m in args.methods if m != "hdl" or student in args.hdl_on]
+    """Every arm of one student: trained when chosen by --students/--methods/--variants (unless finished), and
+    every other arm already finished on disk, so the table always shows all of them."""
+    variants = list(dict.fromkeys(args.variants + on_disk_variants(args.out, student)))
+    arms = [m for m in METHODS[:-1] if m != "hdl" or student in args.hdl_on] + variants + ["sakd"]
     rows: list[dict] = []
-    for method in methods:
+    for method in arms:
+        chosen = train and student in args.students and (method in args.methods or method in args.variants)
         base = ""
         if method == "sakd":
             base = best_base(rows)
@@ -85,18 +131,17 @@ def student_rows(args, student: str, teacher: str, train: bool) -> list[dict]:
                 continue
         for seed in args.seeds[: args.sakd_seeds] if method == "sakd" else args.seeds:
             arm = arm_of(args, student, method, seed, teacher, base)
-            if train or (arm.run_dir / "arm.json").is_file():
-                rows.append({**run_arm(arm, args.reuse), "method": method, "base": base or None})
+            if chosen or finished(arm.run_dir, arm.cfg):
+                rows.append({**run_arm(arm, args.reuse), "method": method.split("[")[0], "base": base or None})
     return rows
 
 
 def best_base(rows: list[dict]) -> str:
-    """The base with the best mean mIoU over its seeds (ties: the cheaper by train time)."""
+    """The base (a method or variant) with the best mean mIoU over its seeds (ties: the cheaper by train time)."""
     means = {}
-    for m in ("kd", "sdd", "cwd", "hdl"):
-        got = [r for r in rows if r["method"] == m]
-        if got:
-            means[m] = (statistics.mean(r["miou"] for r in got), -statistics.mean(r["train_s"] for r in got))
+    for arm in dict.fromkeys(r["arm"] for r in rows if r["method"] in ("kd", "sdd", "cwd", "hdl")):
+        got = [r for r in rows if r["arm"] == arm]
+        means[arm] = (statistics.mean(r["miou"] for r in got), -statistics.mean(r["train_s"] for r in got))
     return max(means, key=means.get) if means else ""
 
 
@@ -113,6 +158,20 @@ def verdict(e: dict, summary: list[dict]) -> str:
     return f"{'met' if e['diff_mean'] >= GAIN else 'missed'} ({e['diff_mean']:+.1f})"
 
 
+def command(args) -> str:
+    """The command that reproduces the table: every arm of the block comes from the same settings."""
+    argv = [a for a in sys.argv[1:] if a != "--table-only"]
+    keep, skip = [], False
+    for a in argv:  # which arms to train is not part of the experiment: the table shows every finished one
+        if a in ("--students", "--methods", "--variants"):
+            skip = True
+        elif a.startswith("--"):
+            skip = False
+        if not skip:
+            keep.append(a if " " not in a and "[" not in a else f"'{a}'")
+    return " ".join(["python benchmarks/camvid.py", *keep] + (["--reuse"] if "--reuse" not in keep else []))
+
+
 def table(args, teacher: dict, summaries: dict[str, list[dict]]) -> str:
     lines = [
         f"CamVid 11 classes, 367 train / 101 val frames, mIoU (%) on val, whole images at the training scale "
@@ -124,8 +183,7 @@ def table(args, teacher: dict, summaries: dict[str, list[dict]]) -> str:
         f"base. Differences to the student alone are paired by seed (the same data order). {machine()}; train "
         "times were taken while other work shared the 2 cores.",
         "",
-        "`python benchmarks/camvid.py --camvid ../shared/data/camvid --reuse` (arms through `distilkit compare`'s "
-        "harness, `distilkit/engine/compare.py`)",
+        f"`{command(args)}` (arms through `distilkit compare`'s harness, `distilkit/engine/compare.py`)",
         "",
         "| student | method | mIoU mean +- std | per seed | vs alone | target | train min |",
         "|---|---|---:|---|---:|---|---:|",
@@ -134,7 +192,10 @@ def table(args, teacher: dict, summaries: dict[str, list[dict]]) -> str:
         model, pretrained = STUDENTS[student]
         init = "ImageNet" if pretrained else "random init"
         for e in summary:
-            label = LABELS[e["method"]] + (f" over {LABELS[e['base']]}" if e["base"] else "")
+            extra = e["arm"][len(e["method"]) :] if e["arm"].startswith(e["method"] + "[") else ""
+            base = e["base"] or ""
+            base_label = LABELS.get(base.split("[")[0], base) + base[len(base.split("[")[0]) :]
+            label = LABELS[e["method"]] + extra + (f" over {base_label}" if base else "")
             vs = "" if e["diff_mean"] is None else f"{e['diff_mean']:+.1f} +- {e['diff_std']:.1f}"
             lines.append(f"| {model} ({init}) | {label} | {e['mean']:.1f} +- {e['std']:.1f} | "
                          f"{', '.join(f'{m:.1f}' for m in e['miou'])} | {vs} | {verdict(e, summary)} | "
@@ -144,7 +205,7 @@ def table(args, teacher: dict, summaries: dict[str, list[dict]]) -> str:
     lines += ["", f"Teacher over each student alone (the issue asks >= +5): {', '.join(gap)}."]
     total = teacher["train_s"] + sum(e["train_s"] * len(e["seeds"]) for summ in summaries.values() for e in summ)
     lines += [f"Total training time of the arms above: {total / 3600:.1f} h.", ""]
-    lines += [f"![{s}](img/camvid-{s}.png)" for s in summaries]
+    lines += [f"![{s}](img/camvid{args.tag}-{s}.png)" for s in summaries]
     return "\n".join(lines)
 
 
@@ -155,6 +216,7 @@ def main() -> None:
     p.add_argument("--teacher-iters", type=int, default=1000)
     p.add_argument("--students", nargs="+", default=list(STUDENTS), choices=list(STUDENTS))
     p.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    p.add_argument("--variants", nargs="*", default=[], help="methods off their defaults, e.g. 'kd[temperature=1]'")
     p.add_argument("--hdl-on", nargs="+", default=["fastlite"], help="students HDL is run on")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--sakd-seeds", type=int, default=1)
@@ -165,16 +227,19 @@ def main() -> None:
     p.add_argument("--jitter", type=float, default=0.2)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("runs/bench-camvid"), help="where the arms' runs live")
+    p.add_argument("--teacher-run", type=Path, help="the teacher's run directory (default: under --out)")
+    p.add_argument("--tag", default="", help="another setting: its own docs block, results file and plots")
     p.add_argument("--reuse", action="store_true", help="keep finished arms of the same experiment")
     p.add_argument("--table-only", action="store_true", help="write the docs from the finished arms on disk")
     args = p.parse_args()
     args.reuse = args.reuse or args.table_only
-    teacher_dir = args.out / f"teacher-{args.teacher}-{args.teacher_iters}"
-    if args.table_only and not (teacher_dir / "arm.json").is_file():
-        sys.exit(f"no finished teacher at {teacher_dir}: run without --table-only first")
+    if args.table_only and not (teacher_dir(args) / "arm.json").is_file():
+        sys.exit(f"no finished teacher at {teacher_dir(args)}: run without --table-only first")
     teacher = teacher_arm(args)
     summaries, arms = {}, []
-    for student in args.students:
+    for v in args.variants:
+        parse_variant(v)
+    for student in STUDENTS:
         rows = student_rows(args, student, teacher["checkpoint"], train=not args.table_only)
         if not rows:
             continue
@@ -184,11 +249,12 @@ def main() -> None:
         model, pretrained = STUDENTS[student]
         arms += [{"task": "camvid", "teacher": teacher["model"], "student": model, "pretrained": pretrained, **e}
                  for e in summary]  # fmt: skip
-        plot(summary, DOCS / "img" / f"camvid-{student}.png", f"{model} ({'ImageNet' if pretrained else 'random'})",
-             teacher["miou"], "teacher")  # fmt: skip
+        init = "ImageNet" if pretrained else "random"
+        plot(summary, DOCS / "img" / f"camvid{args.tag}-{student}.png", f"{model} ({init})", teacher["miou"], "teacher")
     (DOCS / "results").mkdir(exist_ok=True)
-    (DOCS / "results" / "camvid.json").write_text(json.dumps({"teacher": teacher, "arms": arms}, indent=1))
-    print(write_block("benchmarks.md", "camvid", table(args, teacher, summaries)))
+    results = DOCS / "results" / f"camvid{args.tag}.json"
+    results.write_text(json.dumps({"teacher": teacher, "arms": arms}, indent=1))
+    print(write_block("benchmarks.md", f"camvid{args.tag}", table(args, teacher, summaries)))
 
 
 if __name__ == "__main__":

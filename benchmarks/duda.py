@@ -16,85 +16,26 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _doc import augment_args, augment_of, finished, machine, write_block  # noqa: E402
+from _doc import augment_args, augment_of, machine, write_block  # noqa: E402
 
-from distilkit.data import build_dataset  # noqa: E402
-from distilkit.engine.checkpoint import load_model  # noqa: E402
-from distilkit.engine.config import TrainConfig  # noqa: E402
-from distilkit.engine.trainer import run_training  # noqa: E402
-from distilkit.engine.validator import evaluate  # noqa: E402
-from distilkit.methods import build_method  # noqa: E402
-
-
-def target_miou(model, method, tgt: str, split: str, root) -> float:
-    ds = build_dataset(tgt, split, root)
-    return evaluate(model.eval(), ds, method.info(), method.imgsz, torch.device("cpu"), 8, 0, show_progress=False)[
-        "miou"
-    ]
-
-
-def trained(cfg: TrainConfig, run: Path, reuse: bool):
-    """(model, method, seconds) of the run `cfg` at `run`: with `reuse`, a finished run of exactly this
-    experiment is loaded (same seed, same result; seconds nan), otherwise it is trained there."""
-    if reuse and finished(run, cfg):
-        return load_model(run / "weights" / "last.safetensors")[0], build_method(cfg), float("nan")
-    start = time.perf_counter()
-    _, _, method = run_training(cfg, name=run.name, exist_ok=True)
-    return method.student(), method, time.perf_counter() - start
+from distilkit.engine.uda_compare import UdaComparison, run_comparison  # noqa: E402
 
 
 def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> dict:
-    aug = augment_of(args)  # every source crop, in every arm
-    common = dict(data_root=root, imgsz=imgsz, workers=args.workers, device="cpu", seed=args.seed)
-    out, times = {"task": task}, {}
-    ckpts = {}
-    for role, arch in (("teacher", args.teacher_model), ("student", args.student_model)):
-        cfg = TrainConfig(command="bench-duda", data=src, model=arch, iters=args.source_iters, batch=args.batch,
-                          val_every=args.source_iters, warmup=args.source_iters // 10, method_args={"aug": aug},
-                          pretrained=args.pretrained, **common)  # fmt: skip
-        run = Path("runs") / "bench-duda" / f"{task}-{role}-source{args.tag}"
-        model, method, times[role] = trained(cfg, run, args.reuse)
-        out[f"{role}_source_only"] = target_miou(model, method, tgt, split, root)
-        ckpts[role] = run / "weights" / "last.safetensors"
-    n = args.duda_iters
-    controls = {"student_continued": ("", {})}
-    if args.style:  # the simplest use of the target images: (a) continued on source crops in the target's look
-        controls["student_continued_styled"] = (
-            "-fda",
-            dict(style=args.style, style_target=tgt, fda_beta=args.fda_beta),
-        )
-    for key, (suffix, style) in controls.items():
-        cfg = TrainConfig(command="bench-duda", data=src, model=args.student_model, iters=2 * n, batch=args.duda_batch,
-                          lr=args.lr, head_lr_mult=args.head_lr_mult, warmup=n // 10, val_every=2 * n,
-                          method_args={"weights": str(ckpts["student"]), "aug": aug, **style}, **common)  # fmt: skip
-        control = Path("runs") / "bench-duda" / f"{task}-student-continued{suffix}{args.tag}"
-        model, method, times[f"control{suffix}"] = trained(cfg, control, args.reuse)
-        out[key] = target_miou(model, method, tgt, split, root)
-    cfg = TrainConfig(
-        command="bench-duda", method="duda", data=src, val_data=tgt, model=args.student_model, iters=2 * n,
-        batch=args.duda_batch, lr=args.lr, head_lr_mult=args.head_lr_mult, warmup=n // 10, val_every=n,
-        method_args=dict(tgt=tgt, teacher=str(ckpts["teacher"]), student=str(ckpts["student"]), stage1_iters=n,
-                         stage3_iters=n, teacher_lr_mult=args.teacher_lr_mult,
-                         inconsistency_images=args.inconsistency_images, tgt_val_split=split,
-                         strong_aug=args.strong_aug, style=args.style, fda_beta=args.fda_beta, mic=args.mic,
-                         pseudo_keep=args.pseudo_keep, fd_weight=args.fd_weight, ce_average=args.ce_average,
-                         aug=aug),
-        **common,
-    )  # fmt: skip
-    start = time.perf_counter()
-    _, run_dir, method = run_training(cfg, name=f"{task}-duda{args.tag}")  # a new run dir each time
-    times["duda"] = time.perf_counter() - start
-    out["duda_student"] = target_miou(method.student(), method, tgt, split, root)
-    out["duda_teacher"] = target_miou(method.lt, method, tgt, split, root)
-    out["stages"] = method.stages
-    out["times_s"] = times
-    return out
+    """One task's arms through the comparison `distilkit demo` also runs (distilkit/engine/uda_compare.py)."""
+    duda_args = dict(teacher_lr_mult=args.teacher_lr_mult, inconsistency_images=args.inconsistency_images,
+                     strong_aug=args.strong_aug, style=args.style, fda_beta=args.fda_beta, mic=args.mic,
+                     pseudo_keep=args.pseudo_keep, fd_weight=args.fd_weight, ce_average=args.ce_average)  # fmt: skip
+    c = UdaComparison(src=src, tgt=tgt, large=args.teacher_model, small=args.student_model, out=Path("runs/bench-duda"),
+                      tgt_split=split, data_root=root, imgsz=imgsz, pretrained=args.pretrained,
+                      source_iters=args.source_iters, source_batch=args.batch, duda_iters=args.duda_iters,
+                      duda_batch=args.duda_batch, lr=args.lr, head_lr_mult=args.head_lr_mult, aug=augment_of(args),
+                      duda_args=duda_args, styled_control=bool(args.style), workers=args.workers, seed=args.seed,
+                      prefix=f"{task}-", suffix=args.tag, reuse=args.reuse, command="bench-duda")  # fmt: skip
+    return {"task": task, **run_comparison(c)}
 
 
 def main() -> None:

@@ -12,6 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
+# One thread count for the whole suite: every in-process CLI call sets threads from $OMP_NUM_THREADS, so the
+# count does not flip between 1 and 2 with each test's --workers (tests/test_threads.py unsets it).
+os.environ["OMP_NUM_THREADS"] = "2"
 torch.set_num_threads(2)
 
 os.environ["DISTILKIT_CACHE"] = tempfile.mkdtemp(prefix="distilkit-cache-")  # the scan cache, not the user's

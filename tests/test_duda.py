@@ -203,3 +203,27 @@ def test_source_crops_take_the_colour_augmentation_and_target_crops_none(tiny_da
     src, _, _ = view[(0, 7)]
     raw = src * torch.tensor(view.std).view(3, 1, 1) + torch.tensor(view.mean).view(3, 1, 1)
     assert torch.allclose(raw[0], raw[1], atol=1e-5) and torch.allclose(raw[1], raw[2], atol=1e-5)  # grey = 1.0
+
+
+def test_stage3_keeps_target_images_in_the_students_batchnorm_statistics(tiny_data):
+    """Stage 3's loss uses SS on source and mixed crops only, but the plain target crops pass through SS as in
+    stage 1: a BatchNorm student's running statistics must keep seeing what it is deployed on (without them
+    the demo's SS lost 6.6 target mIoU in 40 steps; docs/methods.md)."""
+    from distilkit.engine.config import TrainConfig
+    from distilkit.methods import build_method
+
+    args = {"tgt": "synth-city", "teacher_model": "fastlitessnet", "stage1_iters": 1, "stage3_iters": 1, "rcs": False,
+            "inconsistency_images": 2}  # fmt: skip
+    cfg = TrainConfig(command="t", method="duda", data="synth-gta", data_root=str(tiny_data), model="fastlitessnet",
+                      iters=2, imgsz=(64, 64), batch=2, workers=0, device="cpu", method_args=args)  # fmt: skip
+    duda = build_method(cfg)
+    duda.weights = torch.ones(duda.info().num_classes)
+    g = torch.Generator().manual_seed(0)
+    x_src, x_tgt = torch.randn(2, 3, 64, 64, generator=g), 3 + torch.randn(2, 3, 64, 64, generator=g)
+    y_src = torch.randint(0, 2, (2, 64, 64), generator=g)
+    bn = next(m for m in duda.ss.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen = []
+    bn.register_forward_hook(lambda m, inp, out: seen.append(inp[0].shape[0]))
+    losses = duda.stage3(x_src, y_src, x_tgt)
+    assert seen == [6]  # source, mixed and plain target crops in one batch
+    assert torch.isfinite(losses["loss"])

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from distilkit import __version__
-from distilkit.cli import compare, deploy, distill, evaluate, info, train
+from distilkit.cli import compare, demo, deploy, distill, evaluate, info, train
 
 app = typer.Typer(
     name="distilkit",
@@ -33,6 +33,7 @@ def root(
     """distilkit: train teachers, distil students, evaluate, predict, benchmark and export."""
 
 
+app.command("demo")(demo.demo)
 app.command("train-teacher")(train.train_teacher)
 app.add_typer(distill.app, name="distill")
 app.command("compare")(compare.compare)

@@ -59,5 +59,6 @@ def set_threads(threads: int | None, reserved: int = 0) -> int:
         local = os.environ.get("LOCAL_WORLD_SIZE", "1")
         per_process = cpu_cores() // (int(local) if local.isdigit() and int(local) > 0 else 1)
         threads = int(env) if env.isdigit() and int(env) > 0 else max(1, per_process - reserved)
-    torch.set_num_threads(threads)
+    if torch.get_num_threads() != threads:  # resizing OpenMP's pool is not free; leave an equal one alone
+        torch.set_num_threads(threads)
     return threads

@@ -1,0 +1,56 @@
+"""`distilkit demo` and the comparison under it (distilkit/engine/uda_compare.py, also benchmarks/duda.py's):
+source-only models, the equal-step control and DUDA, scored on the target; tiny settings here."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import ok, one_error_line
+from distilkit.cli import app, demo
+from distilkit.engine.checkpoint import read_meta
+from distilkit.engine.uda_compare import UdaComparison, run_comparison
+
+runner = CliRunner()
+TINY = dict(src="synth-gta", tgt="synth-city", large="fastlitessnet", small="fastlitessnet", imgsz=(32, 64),
+            source_iters=2, source_batch=2, duda_iters=2, stage3_iters=1, duda_batch=2, lr=6e-4, head_lr_mult=1.0,
+            duda_args={"inconsistency_images": 2}, val_limit=2, workers=0, device="cpu")  # fmt: skip
+
+
+def test_the_control_gets_as_many_steps_as_duda_and_source_models_are_reused(tmp_path):
+    c = UdaComparison(**TINY, out=tmp_path)
+    r = run_comparison(c)
+    for key in ("teacher_source_only", "student_source_only", "student_continued", "duda_student", "duda_teacher"):
+        assert 0 <= r[key] <= 1
+    steps = read_meta(tmp_path / "student-continued" / "weights" / "last.safetensors")["metrics"]["step"]
+    assert steps == c.duda_iters + c.stage3_iters  # what DUDA gives the small student: 2 + 1
+    assert read_meta(r["deployed"])["metrics"]["step"] == c.duda_iters + c.stage3_iters
+    assert [s["network"] for s in r["stages"] if "miou" in s] == ["large teacher LT", "large student LS",
+                                                                   "small student SS"]  # fmt: skip
+    again = run_comparison(c)  # the same experiment: source models and control reused, DUDA trained again
+    assert all(math.isnan(again["times_s"][k]) for k in ("teacher", "student", "student-continued"))
+    assert again["student_source_only"] == r["student_source_only"]
+    assert not math.isnan(again["times_s"]["duda"])
+
+
+def test_demo_prints_duda_beside_source_only_and_the_control(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, "DEMO", {k: v for k, v in TINY.items() if k not in ("workers", "device")})
+    result = ok(runner.invoke(app, ["demo", "--device", "cpu", "--out", str(tmp_path / "d")]))
+    assert "equal-step control" in result.output and "over source only" in result.output
+    saved = json.loads((tmp_path / "d" / "demo.json").read_text())
+    assert {"student_source_only", "student_continued", "duda_student", "wall_s"} <= set(saved)
+
+
+@pytest.mark.parametrize(("argv", "message"), [(["--device", "cuda:7"], "cuda"), (["--workers", "-1"], "--workers")])
+def test_demo_bad_input_is_one_line(argv, message, tmp_path):
+    one_error_line(runner.invoke(app, ["demo", *argv, "--out", str(tmp_path / "d")]), message)
+
+
+def test_demo_never_writes_into_a_used_directory(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "mine.txt").write_text("keep")
+    one_error_line(runner.invoke(app, ["demo", "--out", str(tmp_path / "d")]), "already holds files")
+    assert (tmp_path / "d" / "mine.txt").read_text() == "keep"
