@@ -92,8 +92,7 @@ def on_disk_variants(out: Path, student: str) -> list[str]:
     for d in sorted(out.glob(f"{student}-*+*-s*")):
         m = VARIANT_DIR.match(d.name)
         if m and m["student"] == student and (d / "arm.json").is_file():
-            sets = dict(kv.split("=", 1) for kv in m["set"].split(","))
-            found.append(variant_tag(m["method"], {k: float(v) for k, v in sets.items()}))
+            found.append(variant_tag(*parse_variant(f"{m['method']}[{m['set']}]")))
     return list(dict.fromkeys(found))
 
 

@@ -41,15 +41,14 @@ def demo(
     start = time.perf_counter()
     r = run_comparison(c)
     wall = time.perf_counter() - start
-    n = c.duda_iters + c.stage3_iters
+    n = c.adapt_iters
     table = Table(title=f"{c.src} (labelled) -> {c.tgt} (unlabelled): target mIoU, first {c.val_limit} val images")
     for col in ("arm", "network", "steps", "target mIoU"):
         table.add_column(col, justify="right" if col in ("steps", "target mIoU") else "left")
-    rows = [("source only", f"large {c.large}", c.large_source_iters or c.source_iters, r["teacher_source_only"]),
+    rows = [("source only", f"large {c.large}", c.large_iters, r["teacher_source_only"]),
             ("source only", f"small {c.small}", c.source_iters, r["student_source_only"]),
             ("equal-step control: source only, longer", "small", c.source_iters + n, r["student_continued"]),
-            ("DUDA large teacher LT", "large", (c.large_source_iters or c.source_iters) + c.duda_iters,
-             r["duda_teacher"]),
+            ("DUDA large teacher LT", "large", c.large_iters + c.duda_iters, r["duda_teacher"]),
             ("DUDA small student (deployed)", "small", c.source_iters + n, r["duda_student"])]  # fmt: skip
     for arm, net, steps, miou in rows:
         table.add_row(arm, net, str(steps), f"{100 * miou:.1f}")

@@ -14,8 +14,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROLES = ("teacher-source", "student-source", "student-continued", "student-continued-fda", "duda")
-
 
 @dataclass
 class UdaComparison:
@@ -54,6 +52,15 @@ class UdaComparison:
     def run_dir(self, role: str) -> Path:
         return self.out / f"{self.prefix}{role}{self.suffix}"
 
+    @property
+    def large_iters(self) -> int:
+        return self.large_source_iters or self.source_iters
+
+    @property
+    def adapt_iters(self) -> int:
+        """The steps DUDA gives the small student (both stages), and so the control too."""
+        return self.duda_iters + (self.duda_iters if self.stage3_iters is None else self.stage3_iters)
+
 
 def _common(c: UdaComparison) -> dict:
     return dict(data_root=c.data_root, imgsz=c.imgsz, workers=c.workers, device=c.device, seed=c.seed)
@@ -74,33 +81,30 @@ def _trained(cfg, run: Path, reuse: bool):
     return method.student(), method, time.perf_counter() - start
 
 
-def _target_miou(model, method, c: UdaComparison) -> float:
-    from distilkit.data import build_dataset
-    from distilkit.engine.validator import evaluate
-    from distilkit.utils.device import select_device
-
-    ds = build_dataset(c.tgt, c.tgt_split, c.data_root)
-    device = select_device(c.device)
-    return evaluate(model.to(device).eval(), ds, method.info(), method.imgsz, device, 8, 0, show_progress=False,
-                    limit=c.val_limit)["miou"]  # fmt: skip
-
-
 def run_comparison(c: UdaComparison) -> dict:
     """Train (or reuse) every arm and score it on the target: mIoU in [0, 1] per arm, DUDA's stage table, the
     seconds each arm trained (nan: reused) and the deployed student's checkpoint."""
+    from distilkit.data import build_dataset
     from distilkit.engine.config import TrainConfig
+    from distilkit.engine.trainer import run_training
+    from distilkit.engine.validator import evaluate
+    from distilkit.utils.device import select_device
+
+    target, device = build_dataset(c.tgt, c.tgt_split, c.data_root), select_device(c.device)
+
+    def score(model, method) -> float:  # one target set, one evaluator for every arm
+        return evaluate(model.to(device).eval(), target, method.info(), method.imgsz, device, 8, 0,
+                        show_progress=False, limit=c.val_limit)["miou"]  # fmt: skip
 
     common, out, times, ckpts = _common(c), {}, {}, {}
-    large_iters = c.large_source_iters or c.source_iters
-    for role, arch, iters in (("teacher", c.large, large_iters), ("student", c.small, c.source_iters)):
+    for role, arch, iters in (("teacher", c.large, c.large_iters), ("student", c.small, c.source_iters)):
         cfg = TrainConfig(command=c.command, data=c.src, model=arch, iters=iters, batch=c.source_batch,
                           lr=c.source_lr, val_every=iters, warmup=iters // 10, val_limit=c.val_limit,
                           method_args={"aug": c.aug}, pretrained=c.pretrained, **common)  # fmt: skip
         model, method, times[role] = _trained(cfg, c.run_dir(f"{role}-source"), c.reuse)
-        out[f"{role}_source_only"] = _target_miou(model, method, c)
+        out[f"{role}_source_only"] = score(model, method)
         ckpts[role] = c.run_dir(f"{role}-source") / "weights" / "last.safetensors"
-    n1 = c.duda_iters
-    n3 = n1 if c.stage3_iters is None else c.stage3_iters
+    n1, n3 = c.duda_iters, c.adapt_iters - c.duda_iters
     controls = {"student_continued": ("student-continued", {})}
     if c.styled_control:
         style = {k: c.duda_args[k] for k in ("style", "fda_beta") if k in c.duda_args}
@@ -111,19 +115,17 @@ def run_comparison(c: UdaComparison) -> dict:
                           val_limit=c.val_limit, method_args={"weights": str(ckpts["student"]), "aug": c.aug, **style},
                           **common)  # fmt: skip
         model, method, times[role] = _trained(cfg, c.run_dir(role), c.reuse)
-        out[key] = _target_miou(model, method, c)
+        out[key] = score(model, method)
     duda_args = dict(tgt=c.tgt, teacher=str(ckpts["teacher"]), student=str(ckpts["student"]), stage1_iters=n1,
                      stage3_iters=n3, tgt_val_split=c.tgt_split, aug=c.aug, **c.duda_args)  # fmt: skip
     cfg = TrainConfig(command=c.command, method="duda", data=c.src, val_data=c.tgt, model=c.small, iters=n1 + n3,
                       batch=c.duda_batch, lr=c.lr, head_lr_mult=c.head_lr_mult, warmup=n1 // 10, val_every=n1,
                       val_limit=c.val_limit, method_args=duda_args, **common)  # fmt: skip
-    from distilkit.engine.trainer import run_training
-
     start = time.perf_counter()  # DUDA is what is measured: always trained, never reused
     _, _, method = run_training(cfg, out=c.run_dir("duda"), exist_ok=True)
     times["duda"] = time.perf_counter() - start
-    out["duda_student"] = _target_miou(method.student(), method, c)
-    out["duda_teacher"] = _target_miou(method.lt, method, c)
+    out["duda_student"] = score(method.student(), method)
+    out["duda_teacher"] = score(method.lt, method)
     out["stages"] = method.stages
     out["times_s"] = times
     out["deployed"] = str(c.run_dir("duda") / "weights" / "last.safetensors")
