@@ -20,6 +20,10 @@ per-arm results to docs/results/camvid.json, the plot to docs/img/camvid.png.
 
 `--methods`/`--students`/`--variants` choose what to train; the table shows every finished arm on disk, so a
 partial call never drops rows. A variant's runs live in `<student>-<method>+<key>=<value>-s<seed>`.
+
+Results outlive their run directories: an arm whose directory is not on this machine (a new clone, another
+machine) is taken from docs/results/camvid.json when its recorded experiment (every setting but the seed and
+the data root) is exactly the one asked for, and marked as recorded in the table; anything else is retrained.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ LABELS = {ALONE: "student alone", "kd": "pixel KD", "sdd": "SDD", "cwd": "CWD", 
           "sakd": "SAKD r = 0.5"}  # fmt: skip
 GAIN = 1.0  # the issue's target: a method's mean >= the student alone + 1.0 mIoU
 TRAIN_FRAMES = 367
+SHOWN_SEEDS = 10  # seeds 0..9 finished on disk or recorded are always in the table, whatever --seeds trains
 
 
 def base_config(args, **kw) -> TrainConfig:
@@ -59,14 +64,87 @@ def base_config(args, **kw) -> TrainConfig:
 
 
 def teacher_dir(args) -> Path:
-    return args.teacher_run or args.out / f"teacher-{args.teacher}-{args.teacher_iters}"
+    size = "" if teacher_imgsz(args) == tuple(args.imgsz) else "-{}x{}".format(*teacher_imgsz(args))
+    return args.teacher_run or args.out / f"teacher-{args.teacher}-{args.teacher_iters}{size}"
 
 
-def teacher_arm(args) -> dict:
+def teacher_imgsz(args) -> tuple[int, int]:
+    return tuple(args.teacher_imgsz or args.imgsz)
+
+
+def at_students_scale(args, row: dict) -> dict:
+    """A teacher trained at another crop, scored like the students (val at their scale), so the margin over
+    them compares like with like; its own-scale mIoU is kept as `miou_own_scale`. Cached beside the run."""
+    cache = Path(row["checkpoint"]).parent.parent / "at-{}x{}.json".format(*args.imgsz)
+    if not cache.is_file():
+        import torch
+
+        from distilkit.data import build_dataset
+        from distilkit.engine.checkpoint import load_model
+        from distilkit.engine.validator import evaluate
+
+        val = build_dataset("camvid", "val", args.camvid)
+        res = evaluate(load_model(row["checkpoint"])[0], val, val.info, tuple(args.imgsz), torch.device("cpu"),
+                       show_progress=False)  # fmt: skip
+        cache.write_text(json.dumps({"miou": 100 * res["miou"]}))
+    return {**row, "miou_own_scale": row["miou"], "miou": json.loads(cache.read_text())["miou"]}
+
+
+def experiment(cfg: TrainConfig) -> dict:
+    """What makes two runs the same experiment whatever machine and seed: every setting but those."""
+    out = json.loads(cfg.to_json())
+    for key in ("data_root", "seed", "workers", "device"):
+        out.pop(key)
+    return out
+
+
+def recorded_results(args) -> dict:
+    """The results file of an earlier call: its teacher and, by (student model, arm), each arm's entry."""
+    path = DOCS / "results" / f"camvid{args.tag}.json"
+    if not path.is_file():
+        return {"teacher": None, "arms": {}}
+    data = json.loads(path.read_text())
+    return {"teacher": data.get("teacher"), "arms": {(e["student"], e["arm"]): e for e in data.get("arms", [])}}
+
+
+def teacher_note(summaries: dict, teacher: dict) -> str:
+    """Which rows learnt from another run of the teacher's recipe than the one in the caption (empty: none)."""
+    other = sorted({round(m, 1) for summ in summaries.values() for e in summ for m in e["teacher_mious"]
+                    if m is not None and round(m, 1) != round(teacher["miou"], 1)})  # fmt: skip
+    if not other:
+        return ""
+    return (
+        f"(teacher X): the row's seeds learnt from an earlier run of the same teacher recipe that reached X "
+        f"({', '.join(f'{m:.1f}' for m in other)}; the caption's teacher, {teacher['miou']:.1f}, is this "
+        "machine's run: the same settings on another CPU give slightly different floating point)."
+    )
+
+
+def recorded_row(entry: dict | None, arm: Arm, teacher_miou: float | None) -> dict | None:
+    """The row of `arm` from a recorded entry of exactly its experiment and seed (None when there is none), with
+    the mIoU of the teacher it learnt from (a teacher of the same recipe retrained elsewhere can differ a little:
+    floating point on another CPU), so the table can say so."""
+    if not entry or arm.seed not in entry["seeds"] or entry.get("config") != experiment(arm.cfg):
+        return None
+    i = entry["seeds"].index(arm.seed)
+    train_s = entry.get("train_s_seeds", [entry["train_s"]] * len(entry["seeds"]))[i]
+    learnt = entry.get("teacher_mious", [teacher_miou] * len(entry["seeds"]))[i] if arm.name != ALONE else None
+    return {"arm": arm.name, "seed": arm.seed, "miou": entry["miou"][i], "train_s": train_s, "iters": entry["iters"],
+            "checkpoint": entry["checkpoints"][i], "recorded": True, "teacher_miou": learnt}  # fmt: skip
+
+
+def teacher_arm(args, recorded: dict) -> dict:
+    """The teacher, trained once; with --table-only and no run directory here, the recorded one."""
     cfg = base_config(args, model=args.teacher, pretrained="imagenet", iters=args.teacher_iters, seed=0,
-                      method_args={"aug": {"jitter": args.jitter}})  # fmt: skip
-    row = run_arm(Arm("teacher", 0, cfg, teacher_dir(args)), args.reuse)
-    return {**row, "model": args.teacher}
+                      imgsz=teacher_imgsz(args), method_args={"aug": {"jitter": args.jitter}})  # fmt: skip
+    arm = Arm("teacher", 0, cfg, teacher_dir(args))
+    kept = recorded["teacher"]
+    if args.table_only and not finished(arm.run_dir, cfg):
+        if not kept or kept.get("config") != experiment(cfg):
+            sys.exit(f"no finished teacher at {teacher_dir(args)} or in the results file: run without --table-only")
+        return kept
+    row = {**run_arm(arm, args.reuse), "model": args.teacher, "config": experiment(cfg)}
+    return row if teacher_imgsz(args) == tuple(args.imgsz) else at_students_scale(args, row)
 
 
 VARIANT = re.compile(r"^(\w+)\[(\w+=[^\],]+(?:,\w+=[^\],]+)*)\]$")  # kd[temperature=1,kd_weight=0.5]
@@ -115,10 +193,16 @@ def arm_of(args, student: str, method: str, seed: int, teacher: str, base: str =
     return Arm(tag, seed, cfg, args.out / f"{student}-{folder}-s{seed}")
 
 
-def student_rows(args, student: str, teacher: str, train: bool) -> list[dict]:
-    """Every arm of one student: trained when chosen by --students/--methods/--variants (unless finished), and
-    every other arm already finished on disk, so the table always shows all of them."""
-    variants = list(dict.fromkeys(args.variants + on_disk_variants(args.out, student)))
+def student_rows(args, student: str, teacher: dict, train: bool, recorded: dict) -> list[dict]:
+    """Every arm of one student: trained when chosen by --students/--methods/--variants (unless finished or
+    recorded), and every other arm finished on disk or recorded, so the table always shows all of them."""
+    model = STUDENTS[student][0]
+    teacher_miou = teacher["miou"]
+    recorded_teacher = (recorded["teacher"] or {}).get("miou", teacher_miou)
+    recorded = recorded["arms"]
+    teacher = teacher["checkpoint"]
+    kept = [variant_tag(*parse_variant(a)) for (m, a) in recorded if m == model and "[" in a and "-" not in a]
+    variants = list(dict.fromkeys(args.variants + on_disk_variants(args.out, student) + kept))
     arms = [m for m in METHODS[:-1] if m != "hdl" or student in args.hdl_on] + variants + ["sakd"]
     rows: list[dict] = []
     for method in arms:
@@ -128,10 +212,20 @@ def student_rows(args, student: str, teacher: str, train: bool) -> list[dict]:
             base = best_base(rows)
             if not base:
                 continue
-        for seed in args.seeds[: args.sakd_seeds] if method == "sakd" else args.seeds:
+        trained = args.seeds[: args.sakd_seeds] if method == "sakd" else args.seeds
+        for seed in sorted(set(trained) | set(range(SHOWN_SEEDS))):  # --seeds chooses what to train, not to show
             arm = arm_of(args, student, method, seed, teacher, base)
-            if chosen or finished(arm.run_dir, arm.cfg):
-                rows.append({**run_arm(arm, args.reuse), "method": method.split("[")[0], "base": base or None})
+            labels = {"method": method.split("[")[0], "base": base or None, "config": experiment(arm.cfg)}
+            old = (
+                None
+                if finished(arm.run_dir, arm.cfg)
+                else recorded_row(recorded.get((model, arm.name)), arm, recorded_teacher)
+            )
+            if old and not (chosen and seed in trained and args.rerun_recorded):
+                rows.append({**old, **labels})
+            elif (chosen and seed in trained) or finished(arm.run_dir, arm.cfg):
+                learnt = None if method == ALONE else teacher_miou
+                rows.append({**run_arm(arm, args.reuse), **labels, "teacher_miou": learnt})
     return rows
 
 
@@ -172,12 +266,19 @@ def command(args) -> str:
 
 
 def table(args, teacher: dict, summaries: dict[str, list[dict]]) -> str:
+    own_scale = (
+        ""
+        if "miou_own_scale" not in teacher
+        else " at crop {}x{} ({:.1f} at that scale; below: val at the students' scale)".format(
+            *teacher_imgsz(args), teacher["miou_own_scale"]
+        )
+    )
     lines = [
         f"CamVid 11 classes, 367 train / 101 val frames, mIoU (%) on val, whole images at the training scale "
         f"(crop {args.imgsz[0]}x{args.imgsz[1]}, val resized to cover it). Every arm: {args.iters} iterations, "
         f"batch {args.batch}, AdamW lr {args.lr}, poly schedule with {args.iters // 10} warm-up steps, random "
         f"scale 0.5-2, flip, jitter {args.jitter}, the same data order per seed; methods at their defaults. "
-        f"Teacher: {teacher['model']}, ImageNet encoder, {args.teacher_iters} iterations, seed 0: "
+        f"Teacher: {teacher['model']}, ImageNet encoder, {args.teacher_iters} iterations{own_scale}, seed 0: "
         f"**{teacher['miou']:.1f}**. SAKD: r = 0.5 for the other arms' epochs (half their steps), over the best "
         f"base. Differences to the student alone are paired by seed (the same data order). {machine()}; train "
         "times were taken while other work shared the 2 cores.",
@@ -196,12 +297,23 @@ def table(args, teacher: dict, summaries: dict[str, list[dict]]) -> str:
             base_label = LABELS.get(base.split("[")[0], base) + base[len(base.split("[")[0]) :]
             label = LABELS[e["method"]] + extra + (f" over {base_label}" if base else "")
             vs = "" if e["diff_mean"] is None else f"{e['diff_mean']:+.1f} +- {e['diff_std']:.1f}"
+            label += " (recorded)" if e["recorded_seeds"] else ""
+            learnt = {round(m, 1) for m in e["teacher_mious"] if m is not None}
+            if learnt and learnt != {round(teacher["miou"], 1)}:
+                label += f" (teacher {', '.join(f'{m:.1f}' for m in sorted(learnt))})"
             lines.append(f"| {model} ({init}) | {label} | {e['mean']:.1f} +- {e['std']:.1f} | "
                          f"{', '.join(f'{m:.1f}' for m in e['miou'])} | {vs} | {verdict(e, summary)} | "
                          f"{e['train_s'] / 60:.1f} |")  # fmt: skip
     gap = [f"{STUDENTS[s][0]} {teacher['miou'] - e['mean']:+.1f}" for s, summ in summaries.items() for e in summ
            if e["arm"] == ALONE]  # fmt: skip
     lines += ["", f"Teacher over each student alone (the issue asks >= +5): {', '.join(gap)}."]
+    if any(e["recorded_seeds"] for summ in summaries.values() for e in summ):
+        lines += [
+            "(recorded): some seeds of the row come from docs/results/camvid.json (the same experiment, run on "
+            "an earlier machine whose run directories this one does not have)."
+        ]
+    if note := teacher_note(summaries, teacher):
+        lines += [note]
     total = teacher["train_s"] + sum(e["train_s"] * len(e["seeds"]) for summ in summaries.values() for e in summ)
     lines += [f"Total training time of the arms above: {total / 3600:.1f} h.", ""]
     lines += [f"![{s}](img/camvid{args.tag}-{s}.png)" for s in summaries]
@@ -221,6 +333,7 @@ def main() -> None:
     p.add_argument("--sakd-seeds", type=int, default=1)
     p.add_argument("--iters", type=int, default=300)
     p.add_argument("--imgsz", type=int, nargs=2, default=[160, 224])
+    p.add_argument("--teacher-imgsz", type=int, nargs=2, help="the teacher's training crop (default: --imgsz)")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=6e-4)
     p.add_argument("--jitter", type=float, default=0.2)
@@ -229,21 +342,30 @@ def main() -> None:
     p.add_argument("--teacher-run", type=Path, help="the teacher's run directory (default: under --out)")
     p.add_argument("--tag", default="", help="another setting: its own docs block, results file and plots")
     p.add_argument("--reuse", action="store_true", help="keep finished arms of the same experiment")
+    p.add_argument(
+        "--rerun-recorded",
+        action="store_true",
+        help="train the chosen arms that only the results file records (to have their checkpoints here)",
+    )
     p.add_argument("--table-only", action="store_true", help="write the docs from the finished arms on disk")
     args = p.parse_args()
     args.reuse = args.reuse or args.table_only
-    if args.table_only and not (teacher_dir(args) / "arm.json").is_file():
-        sys.exit(f"no finished teacher at {teacher_dir(args)}: run without --table-only first")
-    teacher = teacher_arm(args)
+    recorded = recorded_results(args)
+    teacher = teacher_arm(args, recorded)
     summaries, arms = {}, []
     for v in args.variants:
         parse_variant(v)
     for student in STUDENTS:
-        rows = student_rows(args, student, teacher["checkpoint"], train=not args.table_only)
+        rows = student_rows(args, student, teacher, train=not args.table_only, recorded=recorded)
         if not rows:
             continue
-        meta = {r["arm"]: (r["method"], r["base"]) for r in rows}
-        summary = [{**e, "method": meta[e["arm"]][0], "base": meta[e["arm"]][1]} for e in summarise(rows)]
+        summary = []
+        for e in summarise(rows):
+            got = sorted((r for r in rows if r["arm"] == e["arm"]), key=lambda r: r["seed"])
+            summary.append({**e, "method": got[0]["method"], "base": got[0]["base"], "config": got[0]["config"],
+                            "train_s_seeds": [r["train_s"] for r in got],
+                            "teacher_mious": [r["teacher_miou"] for r in got],
+                            "recorded_seeds": [r["seed"] for r in got if r.get("recorded")]})  # fmt: skip
         summaries[student] = summary
         model, pretrained = STUDENTS[student]
         arms += [{"task": "camvid", "teacher": teacher["model"], "student": model, "pretrained": pretrained, **e}
