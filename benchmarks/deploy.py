@@ -97,7 +97,7 @@ def int8_rows(ckpt: Path, args, workdir: Path) -> dict:
     for name, path in files.items():
         precision, fmt = name.split()[-1], "openvino" if path.suffix == ".xml" else "onnx"
         r = export_and_verify(ckpt, path, 17, args.static, 1, args.data, args.data_root, True, precision, calib,
-                              fmt=fmt)  # fmt: skip
+                              args.min_agreement, fmt=fmt)  # fmt: skip
         checks[name] = r.get("vs_fp32_argmax_agreement")
     runners = {"PyTorch fp32": model, **{k: load_backend(v, cpu)[0] for k, v in files.items()}}
     x, _ = pad_to_multiple(torch.randn(1, 3, *meta["imgsz"]), 32)
@@ -196,6 +196,9 @@ def main() -> None:
     p.add_argument("--calib-method", default="minmax")
     p.add_argument("--static", action="store_true", help="INT8 part: static-shape exports")
     p.add_argument("--openvino", action="store_true", help="INT8 part: OpenVINO IR rows too (pip install openvino)")
+    p.add_argument("--min-agreement", type=float,
+                   help="INT8 part: export-onnx's argmax agreement bar (default its own, 0.97): lower it to measure "
+                        "a model that bar refuses")  # fmt: skip
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--tag", default="", help="INT8 part: a suffix for its docs block and JSON (another setting)")
     args = p.parse_args()
@@ -247,4 +250,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from distilkit.errors import DistilkitError
+
+    try:
+        main()
+    except DistilkitError as e:  # an INT8 model the agreement bar refuses, a missing checkpoint: one line
+        sys.exit(f"error: {e}")
