@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from distilkit.engine.inference import infer_logits
+from distilkit.engine.inference import class_map, infer_logits
 from distilkit.engine.metrics import confusion_matrix, summarize
 
 
@@ -61,3 +62,26 @@ def test_slide_equals_whole_for_a_pointwise_model():
     assert torch.allclose(slide, whole, atol=1e-5)
     native = infer_logits(model, x, (64, 96), "whole")
     assert torch.allclose(native, model(x), atol=1e-5)  # at its own size: no resizing at all
+
+
+def test_class_map_is_the_first_argmax_by_hand():
+    logits = torch.zeros(1, 3, 1, 4)
+    logits[0, :, 0, 0] = torch.tensor([0.0, 2.0, 1.0])  # 1
+    logits[0, :, 0, 1] = torch.tensor([3.0, 3.0, 1.0])  # tie: the first, 0
+    logits[0, :, 0, 2] = torch.tensor([-1.0, -2.0, -0.5])  # 2
+    logits[0, :, 0, 3] = torch.tensor([1.0, 5.0, 5.0])  # tie: 1
+    assert class_map(logits).tolist() == [[[1, 0, 2, 1]]]
+    x = torch.randn(2, 11, 13, 17)
+    assert torch.equal(class_map(x), x.argmax(1))
+
+
+def test_overlay_blends_class_colours_and_keeps_unknown_ids():
+    from distilkit.engine.sources import overlay
+
+    image = np.full((2, 2, 3), 100, np.uint8)
+    label = np.array([[0, 1], [255, 0]], np.uint8)
+    out = overlay(image, label, np.array([[200, 0, 0], [0, 0, 50]], np.float32), alpha=0.5)
+    # half image, half colour: (100 + 200) / 2 = 150, (100 + 0) / 2 = 50, (100 + 50) / 2 = 75 (+-1: rounding)
+    assert np.abs(out[0, 0].astype(int) - [150, 50, 50]).max() <= 1
+    assert np.abs(out[0, 1].astype(int) - [50, 50, 75]).max() <= 1
+    assert out[1, 0].tolist() == [100, 100, 100]  # 255 (ignore) is no class: the image as it is

@@ -13,7 +13,7 @@ from PIL import Image
 
 from distilkit.data.transforms import normalize
 from distilkit.engine.checkpoint import FORMAT, load_model
-from distilkit.engine.inference import infer_logits
+from distilkit.engine.inference import class_map, infer_logits
 from distilkit.errors import DistilkitError
 from distilkit.utils.threads import WriteBehind, prefetch
 
@@ -65,6 +65,10 @@ class OnnxModel(ExportedModel):
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = torch.get_num_threads()  # the one thread setting (utils.device.set_threads)
+        # no busy-waiting between runs: torch's resize/argmax threads and the video I/O threads share these
+        # cores with onnxruntime's pool, and its spinning took them (INT8 Lite0 at 360x480 on 2 cores: the model
+        # path 29 -> 49 frames/s, video predict 21 -> 30 without it; docs/benchmarks.md "Video")
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as e:  # onnxruntime raises its own error types for invalid or foreign files
@@ -145,12 +149,13 @@ class Predictor:
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         if len({f.shape for f in frames}) > 1:
             return [label for f in frames for label in self([f])]
-        x = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2).float().div_(255)
+        # NCHW in memory before any arithmetic: a permuted (channels-last) batch made the resize 4x slower
+        x = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2).contiguous().float().div_(255)
         x = normalize(x, self.meta["mean"], self.meta["std"])
         if self.half:
             x = x.half()
         logits = infer_logits(self.model, x, self.imgsz, self.mode)
-        return list(logits.argmax(1).to(torch.uint8).cpu().numpy())
+        return list(class_map(logits).to(torch.uint8).cpu().numpy())
 
 
 def batched(items: Iterable, n: int) -> Iterator[list]:

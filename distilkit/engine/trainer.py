@@ -187,7 +187,7 @@ class Trainer:
     def overlays(self, student) -> list:
         """The student's predictions on the first validation images, blended over them (for live logging)."""
         from distilkit.data.transforms import normalize, to_tensor
-        from distilkit.engine.inference import infer_logits
+        from distilkit.engine.inference import class_map, infer_logits
         from distilkit.engine.live import OVERLAYS
         from distilkit.engine.sources import overlay
 
@@ -198,7 +198,7 @@ class Trainer:
             if sample is None:
                 continue
             x = normalize(to_tensor(sample[0]), info.mean, info.std)[None].to(self.device)
-            label = infer_logits(student, x, self.imgsz).argmax(1)[0].cpu().numpy()
+            label = class_map(infer_logits(student, x, self.imgsz))[0].cpu().numpy()
             out.append(overlay(sample[0], label, np.asarray(info.palette, np.uint8)))
         student.train()
         return out

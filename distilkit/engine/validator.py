@@ -9,7 +9,7 @@ import torch
 
 from distilkit.data.base import DatasetInfo, SegDataset
 from distilkit.data.loader import EvalView, eval_loader
-from distilkit.engine.inference import infer_logits
+from distilkit.engine.inference import class_map, infer_logits
 from distilkit.engine.metrics import confusion_matrix, summarize
 from distilkit.errors import DistilkitError
 from distilkit.utils.progress import progress_bar
@@ -62,7 +62,7 @@ def evaluate(
                 lbl = lbl.to(device) if lbl.dim() == 3 else lbl[None].to(device)
                 with autocast(device, amp):
                     logits = infer_logits(model, img, imgsz, mode)
-                cm += confusion_matrix(logits.argmax(1), lbl, n, info.ignore_index)
+                cm += confusion_matrix(class_map(logits), lbl, n, info.ignore_index)
                 seen += img.shape[0]
                 bar.advance(task, img.shape[0])
     elapsed = time.perf_counter() - start

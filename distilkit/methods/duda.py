@@ -29,7 +29,7 @@ from distilkit.data.transforms import AugmentConfig
 from distilkit.engine.checkpoint import check_num_classes, load_model
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.ema import ModelEMA, ema_decay_schedule
-from distilkit.engine.inference import infer_logits
+from distilkit.engine.inference import class_map, infer_logits
 from distilkit.engine.metrics import confusion_matrix
 from distilkit.engine.validator import evaluate
 from distilkit.errors import DistilkitError
@@ -358,8 +358,8 @@ class DUDA(Method):
         for images, _, _ in eval_loader(view, self.cfg.batch, self.cfg.workers):
             for img in images if isinstance(images, list) else [images]:
                 img = (img if img.dim() == 4 else img[None]).to(device)
-                lt = infer_logits(self.lt, img, self.imgsz).argmax(1)
-                ss = infer_logits(self.ss, img, self.imgsz).argmax(1)
+                lt = class_map(infer_logits(self.lt, img, self.imgsz))
+                ss = class_map(infer_logits(self.ss, img, self.imgsz))
                 cm += confusion_matrix(ss, lt, n, ignore_index=-1)
         return class_inconsistency(cm)
 
