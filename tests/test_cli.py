@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -24,6 +25,17 @@ def test_help_imports_no_torch():
     for args in commands:
         out = subprocess.run([sys.executable, "-m", "distilkit", *args, "--help"], capture_output=True, text=True)
         assert out.returncode == 0 and "Usage" in out.stdout, args
+
+
+def test_duda_help_shows_what_each_preset_sets():
+    from distilkit.cli.distill import DUDA_PRESETS
+
+    out = subprocess.run([sys.executable, "-m", "distilkit", "distill", "duda", "--help"], capture_output=True,
+                         text=True, env={**os.environ, "COLUMNS": "200"}).stdout  # fmt: skip
+    paper, cpu = DUDA_PRESETS["paper"], DUDA_PRESETS["cpu"]
+    assert f"Pre-adaptation iterations. (by --preset: paper {paper['stage1']}, cpu {cpu['stage1']})" in out
+    assert f"(by --preset: paper {paper['teacher_model']}, cpu {cpu['teacher_model']})" in out
+    assert "Base learning rate (AdamW). (by --preset: paper 6e-05, cpu 0.0006)" in out
 
 
 def test_version():

@@ -50,6 +50,17 @@ def _opt(help_: str, *flags: str):
     return typer.Option(*flags, help=help_)
 
 
+def _preset(help_: str, key: str, flag: str):
+    """An option whose default comes from --preset: the help says each preset's value."""
+
+    def show(v) -> str:
+        return "all" if v is None else "x".join(map(str, v)) if isinstance(v, tuple) else f"{v:g}" if isinstance(
+            v, float) else str(v)  # fmt: skip
+
+    values = ", ".join(f"{name} {show(p[key])}" for name, p in DUDA_PRESETS.items())
+    return typer.Option(flag, help=f"{help_} (by --preset: {values})")
+
+
 @app.command("duda")
 @user_errors
 def duda(
@@ -60,13 +71,17 @@ def duda(
     preset: Annotated[str | None, _opt("paper or cpu (default: paper on CUDA, cpu otherwise).", "--preset")] = None,
     teacher: Annotated[Path | None, _opt("Source-trained checkpoint warm-starting LT and LS.", "--teacher")] = None,
     student: Annotated[Path | None, _opt("Source-trained checkpoint warm-starting SS.", "--student")] = None,
-    teacher_model: Annotated[str | None, _opt("Large model (LT, LS).", "--teacher-model")] = None,
-    student_model: Annotated[str | None, _opt("Small model (SS), the one deployed.", "--student-model")] = None,
+    teacher_model: Annotated[str | None, _preset("Large model (LT, LS).", "teacher_model", "--teacher-model")] = None,
+    student_model: Annotated[
+        str | None, _preset("Small model (SS), the one deployed.", "student_model", "--student-model")
+    ] = None,
     pretrained: Pretrained = None,
-    stage1_iters: Annotated[int | None, _opt("Pre-adaptation iterations.", "--stage1-iters")] = None,
-    stage3_iters: Annotated[int | None, _opt("Fine-tuning iterations.", "--stage3-iters")] = None,
-    lr: Annotated[float | None, _opt("Base learning rate (AdamW).", "--lr")] = None,
-    head_lr_mult: Annotated[float | None, _opt("Decode-head lr multiplier.", "--head-lr-mult")] = None,
+    stage1_iters: Annotated[int | None, _preset("Pre-adaptation iterations.", "stage1", "--stage1-iters")] = None,
+    stage3_iters: Annotated[int | None, _preset("Fine-tuning iterations.", "stage3", "--stage3-iters")] = None,
+    lr: Annotated[float | None, _preset("Base learning rate (AdamW).", "lr", "--lr")] = None,
+    head_lr_mult: Annotated[
+        float | None, _preset("Decode-head lr multiplier.", "head_lr_mult", "--head-lr-mult")
+    ] = None,
     teacher_lr_mult: Annotated[
         float | None,
         _opt("LS lr multiplier (default: 0.1 with --teacher, i.e. fine-tuning; else 1).", "--teacher-lr-mult"),
@@ -107,7 +122,7 @@ def duda(
     style: Annotated[str | None, _opt("fda: render source images in the target's style.", "--style")] = None,
     fda_beta: Annotated[float, _opt("FDA low-frequency band.", "--fda-beta")] = 0.01,
     inconsistency_images: Annotated[
-        int | None, _opt("Target images for stage 2 (default: preset).", "--inconsistency-images")
+        int | None, _preset("Target images for stage 2.", "inconsistency_images", "--inconsistency-images")
     ] = None,
     val_every: Annotated[
         int | None, _opt("Evaluate and save every N iterations (default: end of each stage).", "--val-every")
@@ -119,7 +134,7 @@ def duda(
     hue: Hue = 0.0,
     grey: Grey = 0.0,
     imgsz: ImgSz = None,
-    batch: Annotated[int | None, _opt("Images per step per domain (default: preset).", "--batch")] = None,
+    batch: Annotated[int | None, _preset("Images per step per domain.", "batch", "--batch")] = None,
     amp: Amp = False,
     seed: Seed = 0,
     device: Device = "auto",
