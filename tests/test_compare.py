@@ -6,6 +6,7 @@ import json
 import statistics
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from conftest import ok, one_error_line
@@ -65,3 +66,21 @@ def test_summary_pairs_differences_by_seed():
     kd = summarise(rows)[1]
     assert kd["diff_mean"] == pytest.approx(1.5) and kd["diff_std"] == pytest.approx(statistics.stdev([2, 1]))
     assert kd["std"] == pytest.approx(statistics.stdev([52, 55]))
+
+
+def test_arms_are_paired_a_zero_weight_method_is_the_student_alone(tiny_data, tiny_ckpt, tmp_path):
+    # the same seed gives every arm the same student init and data order; loading the teacher must not move the
+    # RNG (it did: the KD arms' students started elsewhere than the alone arm's). With its weight at 0 pixel KD
+    # adds nothing, so its student must come out bitwise the student alone's.
+    from safetensors.torch import load_file
+
+    args = ["compare", "--teacher", str(tiny_ckpt), "--data", "folder", "--data-root", str(tiny_data),
+            "--student", "fastlitessnet", "--methods", "kd", "--sweep", "kd_weight=0,1", "--seeds", "3",
+            "--iters", "3", "--imgsz", "64", "128", "--batch", "2", "--workers", "0", "--device", "cpu",
+            "--out", str(tmp_path / "p")]  # fmt: skip
+    ok(runner.invoke(app, args))
+    weights = {arm: load_file(tmp_path / "p/arms" / f"{arm}-s3/weights/last.safetensors")
+               for arm in ("alone", "kd[kd_weight=0]", "kd[kd_weight=1]")}  # fmt: skip
+    alone = weights["alone"]
+    assert all(torch.equal(alone[k], v) for k, v in weights["kd[kd_weight=0]"].items())
+    assert not all(torch.equal(alone[k], v) for k, v in weights["kd[kd_weight=1]"].items())  # KD does move it

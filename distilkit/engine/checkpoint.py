@@ -178,7 +178,11 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
     meta = read_meta(path)
     try:
         arch = dict(meta["arch"])
-        model = create_model(arch.pop("name"), **arch)
+        # the architecture's random init is overwritten below: drawn from a forked RNG, so loading a teacher
+        # leaves the caller's RNG where it was and a student created next starts from the same weights as in
+        # a run without that teacher (distillation arms paired with the student alone at the same seed)
+        with torch.random.fork_rng(devices=[]):
+            model = create_model(arch.pop("name"), **arch)
     except (KeyError, TypeError, ValueError) as e:  # metadata from another tool or a hand-edited file
         raise DistilkitError(f"checkpoint {path} describes a model distilkit cannot build ({e})") from None
     try:
