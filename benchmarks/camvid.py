@@ -130,7 +130,8 @@ def recorded_row(entry: dict | None, arm: Arm, teacher_miou: float | None) -> di
     train_s = entry.get("train_s_seeds", [entry["train_s"]] * len(entry["seeds"]))[i]
     learnt = entry.get("teacher_mious", [teacher_miou] * len(entry["seeds"]))[i] if arm.name != ALONE else None
     return {"arm": arm.name, "seed": arm.seed, "miou": entry["miou"][i], "train_s": train_s, "iters": entry["iters"],
-            "checkpoint": entry["checkpoints"][i], "recorded": True, "teacher_miou": learnt}  # fmt: skip
+            "checkpoint": entry["checkpoints"][i], "recorded": True, "teacher_miou": learnt,
+            "paired_init": arm.seed in entry.get("paired_init_seeds", [])}  # fmt: skip
 
 
 def teacher_arm(args, recorded: dict) -> dict:
@@ -229,6 +230,11 @@ def student_rows(args, student: str, teacher: dict, train: bool, recorded: dict)
     return rows
 
 
+def unpaired(e: dict) -> bool:
+    """Whether some seeds of a method's row started from another student init than the student alone's."""
+    return e["arm"] != ALONE and set(e["seeds"]) != set(e["paired_init_seeds"])
+
+
 def best_base(rows: list[dict]) -> str:
     """The base (a method or variant) with the best mean mIoU over its seeds (ties: the cheaper by train time)."""
     means = {}
@@ -298,6 +304,7 @@ def table(args, teacher: dict, summaries: dict[str, list[dict]]) -> str:
             label = LABELS[e["method"]] + extra + (f" over {base_label}" if base else "")
             vs = "" if e["diff_mean"] is None else f"{e['diff_mean']:+.1f} +- {e['diff_std']:.1f}"
             label += " (recorded)" if e["recorded_seeds"] else ""
+            label += " (init unpaired)" if unpaired(e) else ""
             learnt = {round(m, 1) for m in e["teacher_mious"] if m is not None}
             if learnt and learnt != {round(teacher["miou"], 1)}:
                 label += f" (teacher {', '.join(f'{m:.1f}' for m in sorted(learnt))})"
@@ -311,6 +318,13 @@ def table(args, teacher: dict, summaries: dict[str, list[dict]]) -> str:
         lines += [
             "(recorded): some seeds of the row come from docs/results/camvid.json (the same experiment, run on "
             "an earlier machine whose run directories this one does not have)."
+        ]
+    if any(unpaired(e) for summ in summaries.values() for e in summ):
+        lines += [
+            "(init unpaired): some seeds of the row were trained before 2026-12-06, when loading the teacher still "
+            "drew from the RNG, so their student started from other initial weights than the student alone at "
+            "the same seed (paired in data order only); since then every arm starts from the student alone's "
+            "init (a method at weight 0 trains bitwise the student alone: tests/test_compare.py)."
         ]
     if note := teacher_note(summaries, teacher):
         lines += [note]
@@ -365,7 +379,8 @@ def main() -> None:
             summary.append({**e, "method": got[0]["method"], "base": got[0]["base"], "config": got[0]["config"],
                             "train_s_seeds": [r["train_s"] for r in got],
                             "teacher_mious": [r["teacher_miou"] for r in got],
-                            "recorded_seeds": [r["seed"] for r in got if r.get("recorded")]})  # fmt: skip
+                            "recorded_seeds": [r["seed"] for r in got if r.get("recorded")],
+                            "paired_init_seeds": [r["seed"] for r in got if r.get("paired_init")]})  # fmt: skip
         summaries[student] = summary
         model, pretrained = STUDENTS[student]
         arms += [{"task": "camvid", "teacher": teacher["model"], "student": model, "pretrained": pretrained, **e}

@@ -56,7 +56,7 @@ def run_arm(arm: Arm, reuse: bool = True) -> dict:
         start = time.perf_counter()
         results, _, method = run_training(arm.cfg, out=arm.run_dir, exist_ok=True)
         row = {"miou": 100 * results["miou"], "train_s": results["train_time_s"], "wall_s": time.perf_counter() - start,
-               "iters": method.cfg.iters,
+               "iters": method.cfg.iters, "paired_init": True,  # the student alone's init at this seed (load_model)
                "per_class": {k: None if v["iou"] is None else 100 * v["iou"]  # None: absent from val
                              for k, v in results.get("per_class", {}).items()}}  # fmt: skip
         from distilkit.utils.files import write_json
