@@ -92,7 +92,8 @@ def int8_rows(ckpt: Path, args, workdir: Path) -> dict:
     files = {"onnxruntime fp32": workdir / f"{stem}.onnx", "onnxruntime int8": workdir / f"{stem}.int8.onnx"}
     if args.openvino:  # OpenVINO IR of both precisions, where the package is installed
         files |= {"OpenVINO fp32": workdir / f"{stem}.xml", "OpenVINO int8": workdir / f"{stem}.int8.xml"}
-    calib = {"data": args.data, "split": "train", "images": args.calib_images, "method": args.calib_method, "seed": 0}
+    calib = {"data": args.data, "split": "train", "images": args.calib_images, "method": args.calib_method, "seed": 0,
+             "keep_float": args.keep_float}  # fmt: skip
     checks = {}
     for name, path in files.items():
         precision, fmt = name.split()[-1], "openvino" if path.suffix == ".xml" else "onnx"
@@ -154,7 +155,8 @@ def int8_part(args) -> None:
         f"Measured with `{cmd}` on {machine()}; batch 1 at each model's training size, median latency of "
         f"{args.rounds} interleaved rounds of {args.iters} runs; mIoU on {args.data} val (whole images) computed "
         f"from each file; INT8: QDQ, per-channel int8 weights, uint8 activations, {args.calib_method} ranges "
-        f"from {args.calib_images} seeded train images.",
+        f"from {args.calib_images} seeded train images"
+        + (f"; left in float: {', '.join(f'`{k}`' for k in args.keep_float)}." if args.keep_float else "."),
         "",
         "| model | input | variant | file MB | median ms | frames/s | speed-up vs onnxruntime fp32 | val mIoU |",
         "|---|---|---|---:|---:|---:|---:|---:|",
@@ -199,6 +201,7 @@ def main() -> None:
     p.add_argument("--min-agreement", type=float,
                    help="INT8 part: export-onnx's argmax agreement bar (default its own, 0.97): lower it to measure "
                         "a model that bar refuses")  # fmt: skip
+    p.add_argument("--keep-float", nargs="*", default=[], help="INT8 part: node-name prefixes left in float")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--tag", default="", help="INT8 part: a suffix for its docs block and JSON (another setting)")
     args = p.parse_args()

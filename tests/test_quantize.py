@@ -42,13 +42,37 @@ def test_int8_file_is_quantised_and_says_how(int8):
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     meta = meta_of(int8)
     assert meta["precision"] == "int8" and meta["class_names"][0] == "road"
-    assert meta["calibration"] == {"data": "folder", "split": "train", "images": 4, "method": "minmax", "seed": 0}
+    assert meta["calibration"] == {"data": "folder", "split": "train", "images": 4, "method": "minmax", "seed": 0,
+                                   "keep_float": []}  # fmt: skip
     # the shape arithmetic stayed float: no Q/DQ pair feeds a node that computes sizes (a Shape reads data)
     names = set(shape_nodes(proto))
     produced_by = {o: n for n in proto.graph.node for o in n.output}
     for node in proto.graph.node:
         if node.name in names and node.op_type != "Shape":
             assert all(produced_by.get(i) is None or produced_by[i].op_type != "DequantizeLinear" for i in node.input)
+
+
+def test_int8_keep_float_leaves_the_named_layers_in_float(tiny_ckpt, tiny_data, tmp_path):
+    # what rescued DeepLabV3+-Lite0 (93.7% -> 98.6% agreement with its stem and first block in float)
+    path = tmp_path / "k.int8.onnx"
+    base = ["export-onnx", str(tiny_ckpt), "--int8", "--calib-data", "folder", "--data-root", str(tiny_data),
+            "--calib-images", "2", "--min-agreement", "0.5"]  # fmt: skip
+    ok(runner.invoke(app, [*base, "--keep-float", "/segmentation_head", "--out", str(path)]))
+    proto = onnx.load(str(path))
+    produced_by = {o: n for n in proto.graph.node for o in n.output}
+
+    def quantised(node) -> bool:  # its weights come through a DequantizeLinear (int8 weights)
+        return node.input[1] in produced_by and produced_by[node.input[1]].op_type == "DequantizeLinear"
+
+    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
+    head = [n for n in convs if n.name.startswith("/segmentation_head/")]
+    assert head and not any(quantised(n) for n in head)
+    assert any(quantised(n) for n in convs if n not in head)  # the rest is INT8
+    assert meta_of(path)["calibration"]["keep_float"] == ["/segmentation_head"]
+    bad = tmp_path / "bad.onnx"
+    one_error_line(runner.invoke(app, [*base, "--keep-float", "/no/such/module", "--out", str(bad)]),
+                   "--keep-float /no/such/module")  # fmt: skip
+    assert not bad.exists()
 
 
 def test_int8_runs_at_other_sizes_and_close_to_fp32(int8, tiny_ckpt, tmp_path):

@@ -211,6 +211,13 @@ def export_onnx(
             show_default=False,
         ),
     ] = None,  # fmt: skip
+    keep_float: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep-float",
+            help="INT8: ONNX node-name prefix left in float, e.g. /encoder/model/conv_stem (repeatable).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="INT8: which calibration images are drawn.")] = 0,
     batch: Batch = 1,
     data_root: DataRoot = None,
@@ -225,7 +232,8 @@ def export_onnx(
     if int8 and fp16:
         raise DistilkitError("--int8 and --fp16 together: choose one precision")
     precision = "int8" if int8 else "fp16" if fp16 else "fp32"
-    calib = {"data": calib_data, "split": calib_split, "images": calib_images, "method": calib_method, "seed": seed}
+    calib = {"data": calib_data, "split": calib_split, "images": calib_images, "method": calib_method, "seed": seed,
+             "keep_float": keep_float or []}  # fmt: skip
     weights = resolve_weights(weights)
     r = export_and_verify(weights, out, opset, static, batch, data, data_root, exist_ok, precision, calib,
                           min_agreement, fmt)  # fmt: skip

@@ -108,7 +108,8 @@ def export_and_verify(
     that fp32 export on real images; an OpenVINO IR (`fmt`) against the ONNX file it was converted from. Raises
     under the argmax agreement threshold, leaving no file behind.
 
-    `calib` (INT8): {"data", "split", "images", "method", "seed"}: `images` seeded images of that split calibrate;
+    `calib` (INT8): {"data", "split", "images", "method", "seed", "keep_float"}: `images` seeded images of that
+    split calibrate, the nodes under the `keep_float` name prefixes stay float;
     the model is then checked on images of the data's val split (when calibration used another split)."""
     from distilkit.engine.checkpoint import load_model
     from distilkit.engine.quantize import CALIBRATION_METHODS, calibration_inputs, convert_fp16, quantize_int8
@@ -143,15 +144,24 @@ def export_and_verify(
         if precision != "fp32":
             lowmeta, hw = {**written, "precision": precision}, tuple(written["onnx"]["input_shape"][-2:])
             if precision == "int8":
-                lowmeta["calibration"] = {k: calib[k] for k in ("data", "split", "images", "method", "seed")}
+                calib["keep_float"] = list(calib.get("keep_float") or [])
+                lowmeta["calibration"] = {k: calib[k] for k in ("data", "split", "images", "method", "seed",
+                                                                "keep_float")}  # fmt: skip
                 images = calibration_inputs(meta, calib_set, calib["images"], calib["seed"], hw)
-                quantize_int8(fp32, low, lowmeta, images, calib["method"])
+                quantize_int8(fp32, low, lowmeta, images, calib["method"], calib["keep_float"])
             else:
                 convert_fp16(fp32, low, lowmeta)
             held_out = calibration_inputs(meta, check, min(8, len(check)), 0, hw) if check else [inputs[1][:1]]
             vs = verify(OnnxModel(fp32, torch.device("cpu")), low, [torch.as_tensor(x) for x in held_out], threshold)
             result |= {f"vs_fp32_{k}": v for k, v in vs.items()}
-            advice = "Calibrate on more images, try another --calib-method, or lower --min-agreement"
+            advice = (
+                "Keep the most sensitive layers in float (--keep-float PREFIX; EfficientNet-Lite encoders: "
+                "--keep-float /encoder/model/conv_stem --keep-float /encoder/model/bn1 --keep-float "
+                "/encoder/model/blocks.0), calibrate on more images, try another --calib-method, or lower "
+                "--min-agreement"
+                if precision == "int8"
+                else "Lower --min-agreement, or export fp32"
+            )
             _require(vs, f"the {precision} model agrees with fp32", threshold, advice)
         final = low if precision != "fp32" else fp32
         if fmt == "openvino":

@@ -38,6 +38,22 @@ def shape_nodes(model) -> list[str]:
     return names
 
 
+def kept_float(model, prefixes: list[str]) -> list[str]:
+    """Names of the nodes under each node-name prefix (`/encoder/model/conv_stem`: that module's nodes), to be
+    left in float; a prefix that matches nothing is refused with the model's top-level modules named."""
+    names = [n.name for n in model.graph.node]
+    kept = []
+    for prefix in prefixes:
+        head = "/" + prefix.strip("/")
+        found = [n for n in names if n == head or n.startswith(head + "/")]
+        if not found:
+            modules = sorted({"/".join(n.split("/")[:4]) for n in names if n.count("/") > 3})
+            raise DistilkitError(f"--keep-float {prefix}: no node of the model is named so; module prefixes: "
+                                 f"{', '.join(modules[:12])}{', ...' if len(modules) > 12 else ''}")  # fmt: skip
+        kept += found
+    return kept
+
+
 def calibration_inputs(meta: dict, dataset, n: int, seed: int, input_hw: tuple[int, int]) -> list[np.ndarray]:
     """`n` seeded images of `dataset`, normalised with the model's mean/std, resized to the export's input."""
     if dataset.info.num_classes != meta["num_classes"] or list(dataset.info.class_names) != meta["class_names"]:
@@ -74,8 +90,11 @@ def _with_meta(path: Path, meta: dict) -> None:
     onnx.save(proto, str(path))
 
 
-def quantize_int8(src: Path, dst: Path, meta: dict, inputs: list[np.ndarray], method: str) -> None:
-    """Write `dst`, an INT8 QDQ model of the fp32 `src`, calibrated on `inputs` (N x 3 x H x W float32)."""
+def quantize_int8(
+    src: Path, dst: Path, meta: dict, inputs: list[np.ndarray], method: str, keep_float: list[str] = ()
+) -> None:
+    """Write `dst`, an INT8 QDQ model of the fp32 `src`, calibrated on `inputs` (N x 3 x H x W float32); the
+    nodes under the `keep_float` name prefixes stay float (layers too sensitive to 256 levels)."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -103,10 +122,11 @@ def quantize_int8(src: Path, dst: Path, meta: dict, inputs: list[np.ndarray], me
         with tempfile.TemporaryDirectory() as tmp:
             pre = Path(tmp) / "pre.onnx"
             quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)  # folds BN, fuses, infers shapes
+            graph = onnx.load(str(pre))
             quantize_static(
                 str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=methods[method],
-                nodes_to_exclude=shape_nodes(onnx.load(str(pre))),
+                nodes_to_exclude=shape_nodes(graph) + kept_float(graph, list(keep_float)),
             )  # fmt: skip
     finally:
         root.setLevel(level)
