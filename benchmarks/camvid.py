@@ -316,8 +316,8 @@ def table(args, teacher: dict, summaries: dict[str, list[dict]]) -> str:
     lines += ["", f"Teacher over each student alone (the issue asks >= +5): {', '.join(gap)}."]
     if any(e["recorded_seeds"] for summ in summaries.values() for e in summ):
         lines += [
-            f"(recorded): some seeds of the row come from docs/results/camvid{args.tag}.json (the same experiment, run on "
-            "an earlier machine whose run directories this one does not have)."
+            f"(recorded): some seeds of the row come from docs/results/camvid{args.tag}.json (the same experiment, "
+            "run on an earlier machine whose run directories this one does not have)."
         ]
     if any(unpaired(e) for summ in summaries.values() for e in summ):
         lines += [
