@@ -144,7 +144,6 @@ def export_and_verify(
         if precision != "fp32":
             lowmeta, hw = {**written, "precision": precision}, tuple(written["onnx"]["input_shape"][-2:])
             if precision == "int8":
-                calib["keep_float"] = list(calib.get("keep_float") or [])
                 lowmeta["calibration"] = {k: calib[k] for k in ("data", "split", "images", "method", "seed",
                                                                 "keep_float")}  # fmt: skip
                 images = calibration_inputs(meta, calib_set, calib["images"], calib["seed"], hw)
