@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from conftest import ok, one_error_line
 from distilkit.cli import app
 from distilkit.engine.predictor import OnnxModel
-from distilkit.engine.quantize import shape_nodes
+from distilkit.engine.quantize import shape_nodes, submodules
 
 runner = CliRunner()
 
@@ -72,7 +72,18 @@ def test_int8_keep_float_leaves_the_named_layers_in_float(tiny_ckpt, tiny_data, 
     bad = tmp_path / "bad.onnx"
     one_error_line(runner.invoke(app, [*base, "--keep-float", "/no/such/module", "--out", str(bad)]),
                    "--keep-float /no/such/module")  # fmt: skip
+    one_error_line(runner.invoke(app, [*base, "--keep-float", "/nohead", "--out", str(bad)]), "/segmentation_head")
     assert not bad.exists()
+
+
+def test_a_prefix_that_names_nothing_is_answered_with_the_modules_under_its_deepest_known_parent():
+    names = ["/encoder/model/conv_stem/Conv", "/encoder/model/bn1/Relu", "/encoder/model/blocks.0/conv/Conv",
+             "/encoder/Add", "/decoder/conv/Conv", "/segmentation_head/Conv", "Shape_1"]  # fmt: skip
+    # in graph order (the stem first, where it is looked for), not sorted; ops directly under a parent are no module
+    assert submodules(names, "/encoder/model/stem") == (
+        "/encoder/model", ["/encoder/model/conv_stem", "/encoder/model/bn1", "/encoder/model/blocks.0"])  # fmt: skip
+    assert submodules(names, "/encoder/nope/x") == ("/encoder", ["/encoder/model"])
+    assert submodules(names, "/nope") == ("", ["/encoder", "/decoder", "/segmentation_head"])
 
 
 def test_int8_runs_at_other_sizes_and_close_to_fp32(int8, tiny_ckpt, tmp_path):

@@ -40,18 +40,33 @@ def shape_nodes(model) -> list[str]:
 
 def kept_float(model, prefixes: list[str]) -> list[str]:
     """Names of the nodes under each node-name prefix (`/encoder/model/conv_stem`: that module's nodes), to be
-    left in float; a prefix that matches nothing is refused with the model's top-level modules named."""
+    left in float; a prefix that matches nothing is refused with the modules under its deepest known parent."""
     names = [n.name for n in model.graph.node]
     kept = []
     for prefix in prefixes:
         head = "/" + prefix.strip("/")
         found = [n for n in names if n == head or n.startswith(head + "/")]
         if not found:
-            modules = sorted({"/".join(n.split("/")[:4]) for n in names if n.count("/") > 3})
-            raise DistilkitError(f"--keep-float {prefix}: no node of the model is named so; module prefixes: "
-                                 f"{', '.join(modules[:12])}{', ...' if len(modules) > 12 else ''}")  # fmt: skip
+            parent, modules = submodules(names, head)
+            shown = ", ".join(modules[:16]) + (", ..." if len(modules) > 16 else "")
+            raise DistilkitError(f"--keep-float {prefix}: no node of the model is named so; module prefixes"
+                                 f"{' under ' + parent if parent else ''}: {shown}")  # fmt: skip
         kept += found
     return kept
+
+
+def submodules(names: list[str], head: str) -> tuple[str, list[str]]:
+    """(the deepest module `head` lies under, the modules one level below it in graph order): what to offer
+    instead of a prefix that names nothing (the graph's order puts the stem first, where it is looked for)."""
+    parts = head.strip("/").split("/")
+    parent = ""
+    for i in range(len(parts) - 1, 0, -1):
+        candidate = "/" + "/".join(parts[:i])
+        if any(n.startswith(candidate + "/") for n in names):
+            parent = candidate
+            break
+    below = [n[len(parent) + 1 :].split("/") for n in names if n.startswith(parent + "/")]
+    return parent, list(dict.fromkeys(f"{parent}/{rest[0]}" for rest in below if len(rest) > 1))
 
 
 def calibration_inputs(meta: dict, dataset, n: int, seed: int, input_hw: tuple[int, int]) -> list[np.ndarray]:
