@@ -8,34 +8,43 @@ target with the same evaluator. A control continues the small source model on th
 steps as DUDA gives it (`train-teacher --weights`), so the gain is adaptation, not extra training. CamVid's
 dusk labels are used only to measure.
 
+With several `--seeds`, the small source model, the controls and DUDA run once per seed and the large source
+model is trained once, at the first seed, and shared (as the proof table trains its teacher once): the seeds
+measure the spread of what is deployed. Results also go to docs/results/duda-<task><tag>.json.
+
     python benchmarks/duda.py --camvid ../shared/data/camvid
+    python benchmarks/duda.py --skip-synth --camvid ../shared/data/camvid --pretrained imagenet --seeds 0 1 2 --reuse
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _doc import augment_args, augment_of, machine, write_block  # noqa: E402
+from _doc import DOCS, augment_args, augment_of, machine, write_block  # noqa: E402
 
 from distilkit.engine.uda_compare import UdaComparison, run_comparison  # noqa: E402
 
 
-def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) -> dict:
-    """One task's arms through the comparison `distilkit demo` also runs (distilkit/engine/uda_compare.py)."""
+def run_task(task: str, src: str, tgt: str, split: str, root, imgsz, args, seed: int) -> dict:
+    """One task's arms at one seed through the comparison `distilkit demo` also runs (engine/uda_compare.py)."""
     duda_args = dict(teacher_lr_mult=args.teacher_lr_mult, inconsistency_images=args.inconsistency_images,
                      strong_aug=args.strong_aug, style=args.style, fda_beta=args.fda_beta, mic=args.mic,
                      pseudo_keep=args.pseudo_keep, fd_weight=args.fd_weight, ce_average=args.ce_average)  # fmt: skip
+    many = len(args.seeds) > 1
     c = UdaComparison(src=src, tgt=tgt, large=args.teacher_model, small=args.student_model, out=Path("runs/bench-duda"),
                       tgt_split=split, data_root=root, imgsz=imgsz, pretrained=args.pretrained,
-                      source_iters=args.source_iters, source_batch=args.batch, duda_iters=args.duda_iters,
+                      source_iters=args.source_iters, large_source_iters=args.large_source_iters,
+                      source_batch=args.batch, duda_iters=args.duda_iters,
                       duda_batch=args.duda_batch, lr=args.lr, head_lr_mult=args.head_lr_mult, aug=augment_of(args),
-                      duda_args=duda_args, styled_control=bool(args.style), workers=args.workers, seed=args.seed,
-                      prefix=f"{task}-", suffix=args.tag, reuse=args.reuse, command="bench-duda")  # fmt: skip
-    return {"task": task, **run_comparison(c)}
+                      duda_args=duda_args, styled_control=bool(args.style), workers=args.workers, seed=seed,
+                      large_seed=args.seeds[0] if many else None, prefix=f"{task}{args.tag}-",
+                      suffix=f"-s{seed}" if many else "", reuse=args.reuse, command="bench-duda")  # fmt: skip
+    return {"task": task, "seed": seed, **run_comparison(c)}
 
 
 def main() -> None:
@@ -43,12 +52,13 @@ def main() -> None:
     p.add_argument("--teacher-model", default="segformer-b1")
     p.add_argument("--student-model", default="segformer-b0")
     p.add_argument("--source-iters", type=int, default=400)
+    p.add_argument("--large-source-iters", type=int, help="the large model's source schedule (default: --source-iters)")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--duda-iters", type=int, default=200, help="per stage (pre-adaptation and fine-tuning)")
     p.add_argument("--duda-batch", type=int, default=4)
     p.add_argument("--inconsistency-images", type=int, default=200)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="several: the large source model is shared")
     p.add_argument("--camvid", help="CamVid root: also day (0006R0 + 0016E5) -> dusk (0001TP)")
     p.add_argument("--camvid-imgsz", type=int, nargs=2, default=[192, 256])
     p.add_argument("--lr", type=float, default=6e-5, help="DUDA's AdamW lr (the paper's)")
@@ -74,59 +84,90 @@ def main() -> None:
     if not 0 < args.pseudo_keep <= 1:  # before hours of source training, not after
         p.error(f"--pseudo-keep {args.pseudo_keep}: expected a fraction in (0, 1]")
 
-    rows = []
-    if not args.skip_synth:
-        rows.append(run_task("synth", "synth-gta", "synth-city", "val", None, None, args))
+    tasks = [] if args.skip_synth else [("synth", "synth-gta", "synth-city", "val", None, None)]
     if args.camvid:
-        rows.append(
-            run_task("camvid", "camvid-day", "camvid-dusk", "train", args.camvid, tuple(args.camvid_imgsz), args)
-        )
+        tasks.append(("camvid", "camvid-day", "camvid-dusk", "train", args.camvid, tuple(args.camvid_imgsz)))
     cmd = " ".join(["python", "benchmarks/duda.py", *sys.argv[1:]])
     Path("runs").mkdir(exist_ok=True)
-    for r in rows:  # one block per task: each figure beside the command that made it
-        Path(f"runs/bench-duda-{r['task']}{args.tag}.json").write_text(json.dumps(r, indent=2))
-        body = "\n".join(task_lines(r, cmd, args))
-        print(body)
-        block = f"duda-{r['task']}{args.tag}"
-        print(f"written to {write_block('benchmarks.md', block, body)}")
+    for task in tasks:  # one block per task: each figure beside the command that made it
+        rows = []
+        for seed in args.seeds:
+            rows.append(run_task(*task, args, seed))
+            name = f"duda-{task[0]}{args.tag}"
+            Path(f"runs/bench-{name}.json").write_text(json.dumps(rows, indent=2))
+            (DOCS / "results" / f"{name}.json").write_text(json.dumps({"command": cmd, "seeds": rows}, indent=2))
+            body = "\n".join(task_lines(rows, cmd, args))  # after each seed: a stopped run keeps its figures
+            print(body)
+            print(f"written to {write_block('benchmarks.md', name, body)}")
 
 
-def task_lines(r: dict, cmd: str, args) -> list[str]:
+KEYS = {"teacher_source_only": "large, source only", "student_source_only": "(a) small, source only",
+        "student_continued": "(a') (a) + as many source steps",
+        "student_continued_styled": "(a'') (a') on FDA-restyled source",
+        "duda_teacher": "(b) large teacher LT after DUDA", "duda_student": "(c) DUDA small student"}  # fmt: skip
+GAINS = {"(c) - (a)": ("student_source_only", 5.0), "(c) - (a')": ("student_continued", 2.0),
+         "(c) - (a'')": ("student_continued_styled", None)}  # fmt: skip
+
+
+def mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{statistics.mean(values):.1f} +- {statistics.stdev(values):.1f}"
+
+
+def task_lines(rows: list[dict], cmd: str, args) -> list[str]:
+    """One row per seed, the mean +- std, and each of the issue's targets as met or missed (on the means)."""
     names = {"synth": "synth-gta -> synth-city (val)", "camvid": "CamVid day -> dusk (0001TP)"}
-    keys = ("student_source_only", "student_continued", "teacher_source_only", "duda_teacher", "duda_student")
-    a, a2, t, b, c = (100 * r[k] for k in keys)
-    columns = [("task", names[r["task"]]), ("(a) small, source only", f"{a:.1f}"),
-               ("(a') (a) + as many source steps", f"{a2:.1f}")]  # fmt: skip
-    styled = r.get("student_continued_styled")  # only with --style
-    if styled is not None:
-        styled *= 100
-        columns.append(("(a'') (a') on FDA-restyled source", f"{styled:.1f}"))
-    columns += [("large, source only", f"{t:.1f}"), ("(b) large teacher after DUDA", f"{b:.1f}"),
-                ("(c) DUDA small student", f"{c:.1f}"), ("(c) - (a)", f"{c - a:+.1f}"),
-                ("(c) - (a')", f"{c - a2:+.1f}")]  # fmt: skip
-    if styled is not None:
-        columns.append(("(c) - (a'')", f"{c - styled:+.1f}"))
-    columns.append(("(b) - (c)", f"{b - c:+.1f}"))
-    stage = ", ".join(f"{s['network']} {100 * s['miou']:.1f}" for s in r["stages"] if "miou" in s)
-    mins = ", ".join(f"{k} {v / 60:.1f} min" for k, v in r["times_s"].items() if v == v)  # nan: reused
-    styled_note = (
-        ", (a'') the same on source crops restyled by FDA with random target images" if styled is not None else ""
-    )
+    keys = [k for k in KEYS if rows[0].get(k) is not None]
+    gains = {g: (k, t) for g, (k, t) in GAINS.items() if k in keys}
+    cols = ["seed", *(KEYS[k] for k in keys), *gains, "(c) / (b)", "DUDA min"]
+    pct = [{k: 100 * r[k] for k in keys} for r in rows]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r, v in zip(rows, pct, strict=True):
+        gained = [f"{v['duda_student'] - v[k]:+.1f}" for k, _ in gains.values()]
+        share, minutes = v["duda_student"] / v["duda_teacher"], r["times_s"]["duda"] / 60
+        cells = [str(r["seed"]), *(f"{v[k]:.1f}" for k in keys), *gained, f"{share:.0%}", f"{minutes:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    if len(rows) > 1:
+        col = lambda f: [f(v) for v in pct]  # noqa: E731
+        cells = ["mean +- std", *(mean_std(col(lambda v, k=k: v[k])) for k in keys),
+                 *(mean_std(col(lambda v, k=k: v["duda_student"] - v[k])) for k, _ in gains.values()),
+                 f"{statistics.mean(col(lambda v: v['duda_student'] / v['duda_teacher'])):.0%}", ""]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    c = statistics.mean(v["duda_student"] for v in pct)
+    targets = []
+    for gain, (k, need) in gains.items():
+        if need is not None:
+            got = c - statistics.mean(v[k] for v in pct)
+            ahead = sum(v["duda_student"] - v[k] >= need for v in pct)
+            targets.append(f"{gain} >= {need:.0f}: {got:+.1f}, {'met' if got >= need else 'missed'} "
+                           f"({ahead} of {len(pct)} seeds)")  # fmt: skip
+    share = c / statistics.mean(v["duda_teacher"] for v in pct)
+    targets.append(f"(c) >= 95% of LT: {share:.0%}, {'met' if share >= 0.95 else 'missed'}")
+    stage = "; ".join(f"seed {r['seed']}: " + ", ".join(f"{s['network']} {100 * s['miou']:.1f}" for s in r["stages"]
+                      if "miou" in s) for r in rows)  # fmt: skip
+    shared = f"the large source model trained once (seed {args.seeds[0]}) and shared; " if len(args.seeds) > 1 else ""
+    large_iters = args.large_source_iters or args.source_iters
     return [
-        f"Measured with `{cmd}` on {machine()}. Large model {args.teacher_model}, small {args.student_model}; "
-        f"source training {args.source_iters} iterations at batch {args.batch}; DUDA {args.duda_iters} + "
-        f"{args.duda_iters} iterations at batch {args.duda_batch} per domain, all three networks warm-started from "
-        f"the source-trained models; (a') continues (a) on the source alone for the same {2 * args.duda_iters} "
-        f"steps at batch {args.duda_batch}{styled_note}; source crops in every arm: jitter {args.jitter}, hue "
-        f"{args.hue}, greyscale p = {args.grey}; "
+        f"Measured with `{cmd}` on {machine()}. {names[rows[0]['task']]}. Large model {args.teacher_model} "
+        f"({large_iters} source iterations), small {args.student_model} ({args.source_iters}), batch {args.batch}; "
+        f"{shared}DUDA {args.duda_iters} + {args.duda_iters} iterations at batch {args.duda_batch} per domain, all "
+        f"three networks warm-started from the source-trained models; (a') continues (a) on the source alone for "
+        f"the same {2 * args.duda_iters} steps at batch {args.duda_batch}"
+        + (
+            ", (a'') the same on source crops restyled by FDA with random target images"
+            if "(c) - (a'')" in gains
+            else ""
+        )
+        + f"; source crops in every arm: jitter {args.jitter}, hue {args.hue}, greyscale p = {args.grey}; "
         + ("ImageNet encoders" if args.pretrained else "no pretrained encoders")
         + ". Target mIoU (%):",
         "",
-        "| " + " | ".join(name for name, _ in columns) + " |",
-        "|" + "---|" * len(columns),
-        "| " + " | ".join(value for _, value in columns) + " |",
+        *lines,
         "",
-        f"After pre-adaptation: {stage}. Training time: {mins}.",
+        "Targets (on the means): " + "; ".join(targets) + ".",
+        "",
+        f"After pre-adaptation: {stage}.",
     ]
 
 

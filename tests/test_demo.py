@@ -36,6 +36,19 @@ def test_the_control_gets_as_many_steps_as_duda_and_source_models_are_reused(tmp
     assert not math.isnan(again["times_s"]["duda"])
 
 
+def test_seeds_share_the_large_source_model_and_train_their_own_small_ones(tmp_path):
+    """benchmarks/duda.py --seeds: the large model is trained once, at `large_seed`, and seed 1 reuses it even
+    without `reuse` (it is not that seed's to retrain); the small source model is trained per seed."""
+    quick = {**TINY, "duda_iters": 1, "stage3_iters": 1, "reuse": False, "large_seed": 0}
+    first = run_comparison(UdaComparison(**quick, out=tmp_path, seed=0, suffix="-s0"))
+    second = run_comparison(UdaComparison(**quick, out=tmp_path, seed=1, suffix="-s1"))
+    assert sorted(p.name for p in tmp_path.glob("teacher-source*")) == ["teacher-source-s0"]
+    assert json.loads((tmp_path / "teacher-source-s0" / "args.json").read_text())["seed"] == 0
+    assert math.isnan(second["times_s"]["teacher"]) and not math.isnan(second["times_s"]["student"])
+    assert second["teacher_source_only"] == first["teacher_source_only"]
+    assert json.loads((tmp_path / "student-source-s1" / "args.json").read_text())["seed"] == 1
+
+
 def test_demo_prints_duda_beside_source_only_and_the_control(tmp_path, monkeypatch):
     monkeypatch.setattr(demo, "DEMO", {k: v for k, v in TINY.items() if k not in ("workers", "device")})
     result = ok(runner.invoke(app, ["demo", "--device", "cpu", "--out", str(tmp_path / "d")]))

@@ -44,6 +44,7 @@ class UdaComparison:
     workers: int = 1
     device: str = "cpu"
     seed: int = 0
+    large_seed: int | None = None  # the large source model's seed; set, its run is shared by every `seed`
     prefix: str = ""
     suffix: str = ""
     reuse: bool = True
@@ -51,6 +52,12 @@ class UdaComparison:
 
     def run_dir(self, role: str) -> Path:
         return self.out / f"{self.prefix}{role}{self.suffix}"
+
+    def source_dir(self, role: str) -> Path:
+        """A source model's run: the large one of a shared `large_seed` is named by that seed, not by `suffix`."""
+        if role == "teacher" and self.large_seed is not None:
+            return self.out / f"{self.prefix}teacher-source-s{self.large_seed}"
+        return self.run_dir(f"{role}-source")
 
     @property
     def large_iters(self) -> int:
@@ -97,13 +104,16 @@ def run_comparison(c: UdaComparison) -> dict:
                         show_progress=False, limit=c.val_limit)["miou"]  # fmt: skip
 
     common, out, times, ckpts = _common(c), {}, {}, {}
-    for role, arch, iters in (("teacher", c.large, c.large_iters), ("student", c.small, c.source_iters)):
+    large_seed = c.seed if c.large_seed is None else c.large_seed
+    for role, arch, iters, seed in (("teacher", c.large, c.large_iters, large_seed),
+                                    ("student", c.small, c.source_iters, c.seed)):  # fmt: skip
         cfg = TrainConfig(command=c.command, data=c.src, model=arch, iters=iters, batch=c.source_batch,
                           lr=c.source_lr, val_every=iters, warmup=iters // 10, val_limit=c.val_limit,
-                          method_args={"aug": c.aug}, pretrained=c.pretrained, **common)  # fmt: skip
-        model, method, times[role] = _trained(cfg, c.run_dir(f"{role}-source"), c.reuse)
+                          method_args={"aug": c.aug}, pretrained=c.pretrained, **{**common, "seed": seed})  # fmt: skip
+        shared = role == "teacher" and large_seed != c.seed  # trained by the comparison at its own seed
+        model, method, times[role] = _trained(cfg, c.source_dir(role), c.reuse or shared)
         out[f"{role}_source_only"] = score(model, method)
-        ckpts[role] = c.run_dir(f"{role}-source") / "weights" / "last.safetensors"
+        ckpts[role] = c.source_dir(role) / "weights" / "last.safetensors"
     n1, n3 = c.duda_iters, c.adapt_iters - c.duda_iters
     controls = {"student_continued": ("student-continued", {})}
     if c.styled_control:
