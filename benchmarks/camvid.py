@@ -38,7 +38,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _doc import DOCS, machine, write_block  # noqa: E402
 
-from distilkit.engine.compare import ALONE, Arm, finished, plot, run_arm, sakd_args, summarise  # noqa: E402
+from distilkit.engine.compare import (  # noqa: E402
+    ALONE,
+    Arm,
+    finished,
+    named_defaults,
+    plot,
+    run_arm,
+    sakd_args,
+    summarise,
+)
 from distilkit.engine.config import TrainConfig  # noqa: E402
 
 STUDENTS = {  # key: (model, --pretrained)
@@ -187,7 +196,7 @@ def arm_of(args, student: str, method: str, seed: int, teacher: str, base: str =
     if method == "sakd":
         base_method, sets = parse_variant(base) if "[" in base else (base, {})
         extra |= sakd_args(base_method, args.iters, args.batch, TRAIN_FRAMES)
-    extra |= sets
+    extra = named_defaults(method, extra | sets)
     cfg = base_config(args, method=name, model=model, pretrained=pretrained, seed=seed, method_args=extra)
     tag = f"{method}-{base}" if base else (variant_tag(method, sets) if sets else method)
     folder = tag.replace("[", "+").replace("]", "")  # kd[temperature=1] -> kd+temperature=1

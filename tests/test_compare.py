@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from conftest import ok, one_error_line
 from distilkit.cli import app
 from distilkit.engine.checkpoint import read_meta
-from distilkit.engine.compare import summarise
+from distilkit.engine.compare import named_defaults, summarise
+from distilkit.engine.config import TrainConfig, same_experiment
 
 runner = CliRunner()
 
@@ -54,6 +55,7 @@ def test_compare_sweeps_one_option_and_refuses_bad_lists(tiny_data, tiny_ckpt, t
     assert arms == ["alone", "kd[kd_weight=0.5]", "kd[kd_weight=2]"]
     args = json.loads((tmp_path / "s/arms/kd[kd_weight=2]-s0/args.json").read_text())
     assert args["method_args"]["kd_weight"] == 2.0
+    assert args["method_args"]["temperature"] == 1.0  # pixel KD's default (CIRKD's), recorded with the run
     one_error_line(runner.invoke(app, [*base, "--methods", "mse", "--out", str(tmp_path / "b")]), "--methods mse")
     one_error_line(runner.invoke(app, [*base, "--sweep", "kd_weight", "--out", str(tmp_path / "b")]), "--sweep")
     one_error_line(runner.invoke(app, [*base, "--seeds", "0", "--out", str(tmp_path / "b")]), "each seed once")
@@ -84,3 +86,15 @@ def test_arms_are_paired_a_zero_weight_method_is_the_student_alone(tiny_data, ti
     alone = weights["alone"]
     assert all(torch.equal(alone[k], v) for k, v in weights["kd[kd_weight=0]"].items())
     assert not all(torch.equal(alone[k], v) for k, v in weights["kd[kd_weight=1]"].items())  # KD does move it
+
+
+def test_a_run_of_pixel_kds_old_default_temperature_is_never_reused_as_the_new_default():
+    # until 2026-12-07 pixel KD ran at T = 4 without recording it; a request names the temperature, so such a
+    # run (or a recorded result of it) no longer counts as the default's
+    wanted = TrainConfig(method="kd", method_args=named_defaults("kd", {"teacher": "t.safetensors"}))
+    assert wanted.method_args == {"temperature": 1.0, "teacher": "t.safetensors"}
+    before = TrainConfig(method="kd", method_args={"teacher": "t.safetensors"})
+    after = TrainConfig(method="kd", method_args={"teacher": "t.safetensors", "temperature": 1.0, "kd_weight": 1.0})
+    assert not same_experiment(before, wanted) and same_experiment(after, wanted)
+    assert named_defaults("kd", {"temperature": 4.0})["temperature"] == 4.0  # a variant keeps its own
+    assert named_defaults("cwd", {"tau": 1.0}) == {"tau": 1.0}

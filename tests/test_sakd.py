@@ -219,7 +219,9 @@ def test_difficulty_pass_and_weighted_loss(tiny_data, tiny_ckpt):
         s, t = method.student()(x), method.base.teacher(x)
     valid = (y != 255).float()
     ce = torch.stack([cross_entropy(s[i : i + 1], y[i : i + 1]) for i in range(2)])
-    kd = torch.stack([pixel_kd(s[i : i + 1], t[i : i + 1], 4.0, valid[i : i + 1]) for i in range(2)])
+    # pixel KD at its default T = 1, the temperature the difficulty pass takes from its base too
+    assert method.cfg.method_args["temperature"] == method.base.cfg.method_args["temperature"] == 1.0
+    kd = torch.stack([pixel_kd(s[i : i + 1], t[i : i + 1], 1.0, valid[i : i + 1]) for i in range(2)])
     a = torch.tensor([0.2, 0.7])
     assert got["loss"].item() == pytest.approx(((1 - a) * ce + a * kd).mean().item(), rel=1e-5)
 

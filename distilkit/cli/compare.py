@@ -85,7 +85,7 @@ def compare(
     from dataclasses import replace
 
     from distilkit.data import build_dataset
-    from distilkit.engine.compare import ALONE, Arm, plot, run_arm, sakd_args, summarise
+    from distilkit.engine.compare import ALONE, Arm, named_defaults, plot, run_arm, sakd_args, summarise
     from distilkit.engine.config import TrainConfig
     from distilkit.engine.report import compare_table, print_table
     from distilkit.errors import DistilkitError
@@ -121,7 +121,7 @@ def compare(
     rows = []
     for label, method, extra in arms:
         for seed in seeds:
-            cfg = replace(base, method=method, seed=seed, method_args=extra)
+            cfg = replace(base, method=method, seed=seed, method_args=named_defaults(method, extra))
             rows.append(run_arm(Arm(label, seed, cfg, folder / "arms" / f"{label}-s{seed}"), reuse))
     summary = summarise(rows, [a[0] for a in arms])
     title = f"{student} on {data}: {len(seeds)} seeds, {iters} iterations, teacher {teacher.name}"

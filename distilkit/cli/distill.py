@@ -283,7 +283,9 @@ def sakd(
     grid: Annotated[int, _opt("Interruption grid g (g x g tiles).", "--grid")] = 4,
     lam: Annotated[float, _opt("Momentum lambda of alpha.", "--lambda")] = 0.1,
     gamma: Annotated[float, _opt("Quality-diversity trade-off gamma.", "--gamma")] = 0.5,
-    temperature: Temperature = 4.0,
+    temperature: Annotated[
+        float | None, _opt("KD temperature (default: the base method's; kd 1, sdd 4).", "--temperature")
+    ] = None,
     val_data: ValData = None,
     lr: Lr = 6e-4,
     warmup: Warmup = 100,
@@ -319,7 +321,7 @@ def sakd(
         grid=grid,
         lam=lam,
         gamma=gamma,
-        temperature=temperature,
+        **({} if temperature is None else {"temperature": temperature}),
     )
     train = dict(
         data=data,

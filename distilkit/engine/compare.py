@@ -42,6 +42,14 @@ def finished(run_dir: Path, cfg: TrainConfig) -> bool:
     return (run_dir / "arm.json").is_file() and run_finished(run_dir, cfg)
 
 
+def named_defaults(method: str, args: dict) -> dict:
+    """`args` with the defaults that have changed named explicitly (pixel KD's temperature: 4 until 2026-12-07,
+    now 1), so a finished run or recorded result of the old default is never reused as the new default's."""
+    from distilkit.methods.kd import DEFAULTS
+
+    return {"temperature": DEFAULTS["temperature"], **args} if method == "kd" else args
+
+
 def sakd_args(base: str, iters: int, batch: int, n_train: int) -> dict:
     """SAKD's arm: r = 0.5 for as many epochs as the other arms' images make, so half their steps."""
     return {"base": base, "ratio": 0.5, "epochs": max(1, round(iters * batch / n_train))}

@@ -46,6 +46,8 @@ class SAKD(Method):
         if not 0 < a["ratio"] <= 1:
             raise DistilkitError(f"--ratio {a['ratio']}: expected a fraction in (0, 1]")
         self.base = build_method(replace(cfg, method=a["base"], method_args=dict(a)))
+        # the difficulty pass measures the base's own pixel KD: its temperature unless one is given
+        a.setdefault("temperature", self.base.cfg.method_args.get("temperature", 4.0))
         self.imgsz = self.base.imgsz
         self.n = len(self.base.train_set)
         self.k = selection_size(self.n, a["ratio"])
@@ -150,7 +152,7 @@ class SAKD(Method):
                 pooled = teacher(x.to(device), return_features=True)[1]["encoder"][-1].float().mean((2, 3)).cpu()
             xi = xi.to(device)
             t = teacher(xi)
-            loss = pixel_kd(student(xi), t, a.get("temperature", 4.0), per_sample=True).double().cpu()
+            loss = pixel_kd(student(xi), t, a["temperature"], per_sample=True).double().cpu()
             mine[b] = (loss, pooled)
         student.train()
         scored = {b: v for part in ddp.all_gather_object(mine) for b, v in part.items()}
