@@ -89,7 +89,6 @@ def main() -> None:
     if args.camvid:
         tasks.append(("camvid", "camvid-day", "camvid-dusk", "train", args.camvid, tuple(args.camvid_imgsz)))
     cmd = " ".join(["python", "benchmarks/duda.py", *(a for a in sys.argv[1:] if a != "--table-only")])
-    Path("runs").mkdir(exist_ok=True)
     for task in tasks:  # one block per task: each figure beside the command that made it
         name = f"duda-{task[0]}{args.tag}"
         if args.table_only:  # the block again from the recorded results (of the same command)
@@ -99,7 +98,6 @@ def main() -> None:
         rows = []
         for seed in args.seeds:
             rows.append(run_task(*task, args, seed))
-            Path(f"runs/bench-{name}.json").write_text(json.dumps(rows, indent=2))
             (DOCS / "results" / f"{name}.json").write_text(json.dumps({"command": cmd, "seeds": rows}, indent=2))
             body = "\n".join(task_lines(rows, cmd, args))  # after each seed: a stopped run keeps its figures
             print(body)
@@ -125,29 +123,26 @@ def task_lines(rows: list[dict], cmd: str, args) -> list[str]:
     names = {"synth": "synth-gta -> synth-city (val)", "camvid": "CamVid day -> dusk (0001TP)"}
     keys = [k for k in KEYS if rows[0].get(k) is not None]
     gains = {g: (k, t) for g, (k, t) in GAINS.items() if k in keys}
+    pct = {k: [100 * r[k] for r in rows] for k in keys}  # each column's per-seed values
+    diffs = {g: [c - a for c, a in zip(pct["duda_student"], pct[k], strict=True)] for g, (k, _) in gains.items()}
+    shares = [c / b for c, b in zip(pct["duda_student"], pct["duda_teacher"], strict=True)]
     cols = ["seed", *(KEYS[k] for k in keys), *gains, "(c) / (b)", "DUDA min"]
-    pct = [{k: 100 * r[k] for k in keys} for r in rows]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r, v in zip(rows, pct, strict=True):
-        gained = [f"{v['duda_student'] - v[k]:+.1f}" for k, _ in gains.values()]
-        share, minutes = v["duda_student"] / v["duda_teacher"], r["times_s"]["duda"] / 60
-        cells = [str(r["seed"]), *(f"{v[k]:.1f}" for k in keys), *gained, f"{share:.1%}", f"{minutes:.1f}"]
+    for i, r in enumerate(rows):
+        cells = [str(r["seed"]), *(f"{pct[k][i]:.1f}" for k in keys), *(f"{d[i]:+.1f}" for d in diffs.values()),
+                 f"{shares[i]:.1%}", f"{r['times_s']['duda'] / 60:.1f}"]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     if len(rows) > 1:
-        col = lambda f: [f(v) for v in pct]  # noqa: E731
-        cells = ["mean +- std", *(mean_std(col(lambda v, k=k: v[k])) for k in keys),
-                 *(mean_std(col(lambda v, k=k: v["duda_student"] - v[k])) for k, _ in gains.values()),
-                 f"{statistics.mean(col(lambda v: v['duda_student'] / v['duda_teacher'])):.1%}", ""]  # fmt: skip
+        cells = ["mean +- std", *(mean_std(pct[k]) for k in keys), *(mean_std(d) for d in diffs.values()),
+                 f"{statistics.mean(shares):.1%}", ""]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
-    c = statistics.mean(v["duda_student"] for v in pct)
     targets = []
-    for gain, (k, need) in gains.items():
+    for gain, (_, need) in gains.items():
         if need is not None:
-            got = c - statistics.mean(v[k] for v in pct)
-            ahead = sum(v["duda_student"] - v[k] >= need for v in pct)
+            got, ahead = statistics.mean(diffs[gain]), sum(d >= need for d in diffs[gain])
             targets.append(f"{gain} >= {need:.0f}: {got:+.1f}, {'met' if got >= need else 'missed'} "
-                           f"({ahead} of {len(pct)} seeds)")  # fmt: skip
-    share = c / statistics.mean(v["duda_teacher"] for v in pct)
+                           f"({ahead} of {len(rows)} seeds)")  # fmt: skip
+    share = statistics.mean(pct["duda_student"]) / statistics.mean(pct["duda_teacher"])
     targets.append(f"(c) >= 95% of LT (mean over mean): {share:.1%}, {'met' if share >= 0.95 else 'missed'}")
     stage = "; ".join(f"seed {r['seed']}: " + ", ".join(f"{s['network']} {100 * s['miou']:.1f}" for s in r["stages"]
                       if "miou" in s) for r in rows)  # fmt: skip
