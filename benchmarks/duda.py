@@ -92,7 +92,10 @@ def main() -> None:
     for task in tasks:  # one block per task: each figure beside the command that made it
         name = f"duda-{task[0]}{args.tag}"
         if args.table_only:  # the block again from the recorded results (of the same command)
-            rows = json.loads((DOCS / "results" / f"{name}.json").read_text())["seeds"]
+            recorded = DOCS / "results" / f"{name}.json"
+            if not recorded.is_file():
+                sys.exit(f"--table-only: no recorded results at {recorded}; run without --table-only first")
+            rows = json.loads(recorded.read_text())["seeds"]
             print(f"written to {write_block('benchmarks.md', name, chr(10).join(task_lines(rows, cmd, args)))}")
             continue
         rows = []
