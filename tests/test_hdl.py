@@ -153,6 +153,21 @@ def test_adapters_are_built_once_and_learn(tiny_data, unet_ckpt, tmp_path):
     assert not any(n.startswith("adapters") for n in method.student().state_dict())
 
 
+def test_building_the_adapters_leaves_the_global_rng_where_the_student_alone_leaves_it(tiny_data, unet_ckpt):
+    # every arm at one seed shares the student's init and, after it, the global RNG stream (dropout's draws)
+    cfg = hdl_cfg(tiny_data, unet_ckpt)
+    alone = TrainConfig(**{**vars(cfg), "method": "supervised", "method_args": {}})
+    states = []
+    for c in (alone, cfg, cfg):
+        torch.manual_seed(0)
+        method = build_method(c)
+        states.append(torch.get_rng_state())
+    assert torch.equal(states[0], states[1])
+    assert torch.equal(states[1], states[2]) and torch.equal(  # the adapters' own init is fixed by the seed
+        method.adapters[0].weight, build_method(cfg).adapters[0].weight
+    )
+
+
 def test_freeze_stage_trains_everything_but_the_student_encoder(tiny_data, unet_ckpt, tmp_path):
     torch.manual_seed(0)
     method = build_method(hdl_cfg(tiny_data, unet_ckpt, freeze_epochs=1.0))  # 6 images / batch 2: 3 iterations

@@ -39,7 +39,9 @@ class HDL(TeacherStudent):
             s = feature_list(self.model.eval()(x, return_features=True)[1])
             t = self.teacher.eval()(x, return_features=True)[1]["encoder"]
         self.model.train()
-        self.adapters = make_adapters(s, t)
+        with torch.random.fork_rng(devices=[]):  # own draws: the student's later ones (dropout) stay paired with
+            torch.manual_seed(cfg.seed + 1)  # the student alone's at this seed
+            self.adapters = make_adapters(s, t)
         global_batch = cfg.batch * ddp.world_size()
         self.freeze_iters = round(cfg.method_args["freeze_epochs"] * len(self.train_set) / global_batch)
 
