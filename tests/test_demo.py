@@ -30,10 +30,26 @@ def test_the_control_gets_as_many_steps_as_duda_and_source_models_are_reused(tmp
     assert read_meta(r["deployed"])["metrics"]["step"] == c.duda_iters + c.stage3_iters
     assert [s["network"] for s in r["stages"] if "miou" in s] == ["large teacher LT", "large student LS",
                                                                    "small student SS"]  # fmt: skip
-    again = run_comparison(c)  # the same experiment: source models and control reused, DUDA trained again
+    again = run_comparison(c)  # the same experiment: every arm reused, DUDA with the stage table it recorded
     assert all(math.isnan(again["times_s"][k]) for k in ("teacher", "student", "student-continued"))
     assert again["student_source_only"] == r["student_source_only"]
-    assert not math.isnan(again["times_s"]["duda"])
+    assert again["times_s"]["duda"] == r["times_s"]["duda"] and again["stages"] == r["stages"]
+    assert again["duda_student"] == r["duda_student"] and again["duda_teacher"] == r["duda_teacher"]
+    other = run_comparison(UdaComparison(**{**TINY, "duda_args": {"inconsistency_images": 1}}, out=tmp_path))
+    assert other["times_s"]["duda"] != r["times_s"]["duda"]  # another DUDA experiment is trained, not reused
+
+
+def test_the_target_kd_control_trains_the_small_model_for_dudas_steps_from_the_large_source_model(tmp_path):
+    c = UdaComparison(**{**TINY, "duda_iters": 1, "stage3_iters": 1}, out=tmp_path, kd_control=True)
+    r = run_comparison(c)
+    assert 0 <= r["student_target_kd"] <= 1 and not math.isnan(r["times_s"]["target-kd"])
+    run = tmp_path / "student-target-kd"
+    assert read_meta(run / "weights" / "last.safetensors")["metrics"]["step"] == c.adapt_iters
+    args = json.loads((run / "args.json").read_text())
+    assert args["method"] == "target-kd" and args["method_args"]["teacher"].endswith(
+        "teacher-source/weights/last.safetensors"
+    )
+    assert not (run / "weights" / "teacher.safetensors").exists()  # LT is the large source model, unchanged
 
 
 def test_seeds_share_the_large_source_model_and_train_their_own_small_ones(tmp_path):

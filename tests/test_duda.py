@@ -227,3 +227,40 @@ def test_stage3_keeps_target_images_in_the_students_batchnorm_statistics(tiny_da
     losses = duda.stage3(x_src, y_src, x_tgt)
     assert seen == [6]  # source, mixed and plain target crops in one batch
     assert torch.isfinite(losses["loss"])
+
+
+def test_target_kd_control_is_source_ce_plus_kd_from_the_frozen_large_model_on_target_crops(tiny_data, tmp_path):
+    # DUDA's control without adaptation: the loss recomputed by hand from the networks' outputs, and only SS moves
+    torch.manual_seed(0)
+    cfg = duda_cfg(tiny_data, method="target-kd")
+    cfg = replace(cfg, method_args={**cfg.method_args, "temperature": 2.0, "kd_weight": 0.5})
+    method = build_method(cfg)
+    trainer = Trainer(cfg, method, tmp_path, torch.device("cpu"))
+    assert set(method.networks()) == {"lt", "ss"} and not method.extra_checkpoints()
+    opt_params = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
+    assert opt_params == {id(p) for p in method.ss.parameters()}
+    view = method.train_views()
+    batch = {k: tuple(torch.stack([v[(i, i)][j] for i in range(2)]) if j < 2 else torch.tensor([0, 1])
+                      for j in range(3)) for k, v in view.items()}  # fmt: skip
+    (x_src, y_src, _), (x_tgt, _, _) = batch["src"], batch["tgt"]
+    ss0 = {k: v.clone() for k, v in method.ss.state_dict().items()}
+    lt0 = {k: v.clone() for k, v in method.lt.state_dict().items()}
+    with torch.no_grad():
+        torch.manual_seed(1)
+        out = method.ss.train()(torch.cat([x_src, x_tgt]))
+        soft = method.lt.eval()(x_tgt)
+        valid = y_src != method.info().ignore_index
+        ce = -out[:2].log_softmax(1).gather(1, y_src.clamp(min=0)[:, None])[:, 0][valid].mean()
+        p_t = (soft / 2).softmax(1)
+        kl = (p_t * (p_t.log() - (out[2:] / 2).log_softmax(1))).sum(1).mean() * 4  # T^2 KL, mean over pixels
+    method.ss.load_state_dict(ss0)  # the forward above moved the BatchNorm statistics
+    torch.manual_seed(1)
+    losses = trainer.train_step(batch)
+    assert losses["ss_src"] == pytest.approx(ce.item(), rel=1e-4)
+    assert losses["ss_kd"] == pytest.approx(0.5 * kl.item(), rel=1e-4)
+    assert losses["loss"] == pytest.approx(ce.item() + 0.5 * kl.item(), rel=1e-4)
+    assert all(torch.equal(v, lt0[k]) for k, v in method.lt.state_dict().items())  # LT frozen, no EMA
+    assert any(not torch.equal(v, ss0[k]) for k, v in method.ss.state_dict().items())
+    trainer.step = 1
+    trainer.train_step(batch)  # the step DUDA ends pre-adaptation on: nothing measured, nothing updated
+    assert method.stages == [] and all(torch.equal(v, lt0[k]) for k, v in method.lt.state_dict().items())

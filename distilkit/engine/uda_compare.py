@@ -4,14 +4,18 @@ the target by one evaluator. `distilkit demo` and benchmarks/duda.py both run th
 Arms, in order: the large and the small model trained on the labelled source (train-teacher's engine); the
 control, the small source model trained further on the source alone for as many steps as DUDA gives it (so a
 gain over it is adaptation, not extra steps); optionally the same control on FDA-restyled source crops (the
-simplest use of the target images); DUDA warm-started from the two source models. The target's labels only
-measure. Each arm is a run directory; with `reuse`, a finished run of exactly the same experiment is kept.
+simplest use of the target images); optionally the small model distilled from the large source model on target
+crops with DUDA's schedule and KD term but no adaptation (methods/target_kd.py: how much of DUDA's gain is plain
+KD on target images); DUDA warm-started from the two source models. The target's labels only measure. Each arm
+is a run directory; with `reuse`, a finished run of exactly the same experiment is kept (DUDA's with its stage
+table, duda.json).
 """
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -40,6 +44,7 @@ class UdaComparison:
     aug: dict = field(default_factory=dict)  # photometric augmentation of every source crop, in every arm
     duda_args: dict = field(default_factory=dict)  # DUDA's own options (strong_aug, style, pseudo_keep, ...)
     styled_control: bool = False  # also the control on FDA-restyled source crops (with style="fda")
+    kd_control: bool = False  # also target KD: the large source model distilled on target crops, no adaptation
     val_limit: int | None = None  # target images scored (None: the whole split)
     workers: int = 1
     device: str = "cpu"
@@ -93,7 +98,6 @@ def run_comparison(c: UdaComparison) -> dict:
     seconds each arm trained (nan: reused) and the deployed student's checkpoint."""
     from distilkit.data import build_dataset
     from distilkit.engine.config import TrainConfig
-    from distilkit.engine.trainer import run_training
     from distilkit.engine.validator import evaluate
     from distilkit.utils.device import select_device
 
@@ -131,12 +135,35 @@ def run_comparison(c: UdaComparison) -> dict:
     cfg = TrainConfig(command=c.command, method="duda", data=c.src, val_data=c.tgt, model=c.small, iters=n1 + n3,
                       batch=c.duda_batch, lr=c.lr, head_lr_mult=c.head_lr_mult, warmup=n1 // 10, val_every=n1,
                       val_limit=c.val_limit, method_args=duda_args, **common)  # fmt: skip
-    start = time.perf_counter()  # DUDA is what is measured: always trained, never reused
-    _, _, method = run_training(cfg, out=c.run_dir("duda"), exist_ok=True)
-    times["duda"] = time.perf_counter() - start
-    out["duda_student"] = score(method.student(), method)
-    out["duda_teacher"] = score(method.lt, method)
-    out["stages"] = method.stages
+    if c.kd_control:
+        model, method, times["target-kd"] = _trained(replace(cfg, method="target-kd"), c.run_dir("student-target-kd"),
+                                                     c.reuse)  # fmt: skip
+        out["student_target_kd"] = score(model, method)
+    student, teacher, method, stages, times["duda"] = _duda(cfg, c.run_dir("duda"), c.reuse)
+    out["duda_student"] = score(student, method)
+    out["duda_teacher"] = score(teacher, method)
+    out["stages"] = stages
     out["times_s"] = times
     out["deployed"] = str(c.run_dir("duda") / "weights" / "last.safetensors")
     return out
+
+
+def _duda(cfg, run: Path, reuse: bool):
+    """(deployed SS, LT, method, stage table, seconds) of the DUDA run `cfg` at `run`: with `reuse`, a finished run
+    of exactly this experiment is loaded with the stage table and seconds it recorded (duda.json)."""
+    from distilkit.engine.checkpoint import load_model
+    from distilkit.engine.compare import run_finished
+    from distilkit.engine.trainer import run_training
+    from distilkit.methods import build_method
+    from distilkit.utils.files import write_json
+
+    record = run / "duda.json"
+    if reuse and record.is_file() and run_finished(run, cfg):
+        done = json.loads(record.read_text())
+        student, teacher = (load_model(run / "weights" / f)[0] for f in ("last.safetensors", "teacher.safetensors"))
+        return student, teacher, build_method(cfg), done["stages"], done["seconds"]
+    start = time.perf_counter()
+    _, _, method = run_training(cfg, out=run, exist_ok=True)
+    seconds = time.perf_counter() - start
+    write_json(record, {"stages": method.stages, "seconds": seconds})
+    return method.student(), method.lt, method, method.stages, seconds

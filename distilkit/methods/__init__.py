@@ -4,7 +4,7 @@ A method supplies its networks, its data, its per-step losses and which paramete
 owns the loop. Adding one means one file here with `@register_method`.
 """
 
-from distilkit.methods import cwd, duda, hdl, kd, sakd, sdd, supervised  # noqa: F401  (registration)
+from distilkit.methods import cwd, duda, hdl, kd, sakd, sdd, supervised, target_kd  # noqa: F401  (registration)
 from distilkit.methods.base import Method, build_method, method_names, register_method
 
 __all__ = ["Method", "build_method", "method_names", "register_method"]
