@@ -232,9 +232,14 @@ def test_stage3_keeps_target_images_in_the_students_batchnorm_statistics(tiny_da
 def test_target_kd_control_is_source_ce_plus_kd_from_the_frozen_large_model_on_target_crops(tiny_data, tmp_path):
     # DUDA's control without adaptation: the loss recomputed by hand from the networks' outputs, and only SS moves
     torch.manual_seed(0)
+    large = build_method(duda_cfg(tiny_data)).ls  # stands in for a source-trained large model
+    info = build_method(duda_cfg(tiny_data)).info()
+    save_model(tmp_path / "large.safetensors", large, model_meta(large, info, (64, 128), "supervised"))
     cfg = duda_cfg(tiny_data, method="target-kd")
-    cfg = replace(cfg, method_args={**cfg.method_args, "temperature": 2.0, "kd_weight": 0.5})
+    args = {"temperature": 2.0, "kd_weight": 0.5, "teacher": str(tmp_path / "large.safetensors")}
+    cfg = replace(cfg, method_args={**cfg.method_args, **args})
     method = build_method(cfg)
+    assert all(torch.equal(v, large.state_dict()[k]) for k, v in method.lt.state_dict().items())
     trainer = Trainer(cfg, method, tmp_path, torch.device("cpu"))
     assert set(method.networks()) == {"lt", "ss"} and not method.extra_checkpoints()
     opt_params = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
@@ -264,3 +269,22 @@ def test_target_kd_control_is_source_ce_plus_kd_from_the_frozen_large_model_on_t
     trainer.step = 1
     trainer.train_step(batch)  # the step DUDA ends pre-adaptation on: nothing measured, nothing updated
     assert method.stages == [] and all(torch.equal(v, lt0[k]) for k, v in method.lt.state_dict().items())
+
+
+def test_duda_no_adapt_runs_target_kd_from_the_cli_and_needs_a_teacher(tiny_data, tmp_path):
+    large = build_method(duda_cfg(tiny_data)).ls
+    save_model(tmp_path / "large.safetensors", large, model_meta(large, build_method(duda_cfg(tiny_data)).info(),
+                                                                   (64, 128), "supervised"))  # fmt: skip
+    args = ["distill", "duda", "--src", "folder", "--tgt", "folder", "--data-root", str(tiny_data), "--no-adapt",
+            "--stage1-iters", "1", "--stage3-iters", "1", "--batch", "2", "--imgsz", "64", "128", "--workers", "0",
+            "--device", "cpu"]  # fmt: skip
+    runner = CliRunner()
+    result = runner.invoke(app, [*args, "--teacher", str(tmp_path / "large.safetensors"), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert "Target KD (--no-adapt)" in result.stdout and "class inconsistency" not in result.stdout
+    assert json.loads((tmp_path / "r/args.json").read_text())["method"] == "target-kd"
+    assert (tmp_path / "r/weights/best.safetensors").is_file()
+    assert not (tmp_path / "r/weights/teacher.safetensors").exists()
+    bad = runner.invoke(app, [*args, "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 1 and "needs --teacher" in bad.stderr and "Traceback" not in bad.output
+    assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()

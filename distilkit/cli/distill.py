@@ -95,6 +95,14 @@ def duda(
         _opt("Class-balanced pseudo-labels: per class, keep this most confident fraction (1: all).", "--pseudo-keep"),
     ] = 1.0,
     mix: Annotated[bool, _opt("ClassMix source classes onto the target.", "--mix/--no-mix")] = True,
+    adapt: Annotated[
+        bool,
+        _opt(
+            "--no-adapt: only distil the --teacher source model into SS on target crops (target KD, no "
+            "self-training; DUDA's control, as good on CamVid day -> dusk).",
+            "--adapt/--no-adapt",
+        ),
+    ] = True,
     rcs: Annotated[
         bool | None, _opt("Rare class sampling (default: on for gta/synthia sources).", "--rcs/--no-rcs")
     ] = None,
@@ -201,7 +209,7 @@ def duda(
         )
         cfg = TrainConfig(
             command="distill-duda",
-            method="duda",
+            method="duda" if adapt else "target-kd",
             data=src,
             val_data=tgt,
             data_root=str(data_root) if data_root else None,

@@ -372,8 +372,11 @@ def report(method: DUDA, final: dict, run_dir) -> None:
     from distilkit.utils.files import atomic_write, write_json
 
     rows = [s for s in method.stages if "miou" in s]
-    rows.append({"stage": "3 fine-tuning", "network": "small student SS (deployed)", "miou": final["miou"]})
-    table = Table(title=f"DUDA on {method.args['tgt']} ({method.tgt_val.split}): target mIoU by stage")
+    adapted = method.cfg.method == "duda"  # else target KD (methods/target_kd.py): one stage, no LT update
+    name = "DUDA" if adapted else "Target KD (--no-adapt)"
+    last = "3 fine-tuning" if adapted else "source CE + KD on target"
+    rows.append({"stage": last, "network": "small student SS (deployed)", "miou": final["miou"]})
+    table = Table(title=f"{name} on {method.args['tgt']} ({method.tgt_val.split}): target mIoU by stage")
     for col in ("stage", "network", "mIoU"):
         table.add_column(col, justify="right" if col == "mIoU" else "left")
     for r in rows:
@@ -391,7 +394,8 @@ def report(method: DUDA, final: dict, run_dir) -> None:
         lines = ["class,inconsistency,weight"] + [f"{n},{v['inconsistency']},{v['weight']}" for n, v in classes.items()]
         atomic_write(run_dir / "inconsistency.csv", lambda p: p.write_text("\n".join(lines) + "\n"))
     write_json(run_dir / "stages.json", {"stages": rows, "inconsistency": classes})
-    report_eval(final, run_dir, f"DUDA small student on {method.args['tgt']} ({method.tgt_val.split}), final")
+    report_eval(final, run_dir, f"{name} small student on {method.args['tgt']} ({method.tgt_val.split}), final")
     deployed = run_dir / "weights" / "best.safetensors"
-    console.print(f"deployed small student: {deployed} (= last.safetensors, the model after stage 3; the target's "
-                  "labels only measured it), large teacher LT: teacher.safetensors")  # fmt: skip
+    teacher = "large teacher LT: teacher.safetensors" if adapted else f"large teacher: {method.args['teacher']}"
+    console.print(f"deployed small student: {deployed} (= last.safetensors, the model after the last step; the "
+                  f"target's labels only measured it), {teacher}")  # fmt: skip

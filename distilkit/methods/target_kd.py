@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from distilkit.engine.config import TrainConfig
+from distilkit.errors import DistilkitError
 from distilkit.losses import pixel_kd
 from distilkit.methods.base import register_method
 from distilkit.methods.duda import DUDA
@@ -18,6 +20,11 @@ from distilkit.methods.duda import DUDA
 
 @register_method("target-kd")
 class TargetKD(DUDA):
+    def __init__(self, cfg: TrainConfig):
+        if not cfg.method_args.get("teacher"):  # a random large model has nothing to pass on
+            raise DistilkitError("target KD (--no-adapt) needs --teacher: the large model trained on the source")
+        super().__init__(cfg)
+
     def networks(self):
         return {"lt": self.lt, "ss": self.ss}  # LS is not trained, so not moved or saved
 
