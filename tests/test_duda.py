@@ -288,3 +288,6 @@ def test_duda_no_adapt_runs_target_kd_from_the_cli_and_needs_a_teacher(tiny_data
     bad = runner.invoke(app, [*args, "--out", str(tmp_path / "bad")])
     assert bad.exit_code == 1 and "needs --teacher" in bad.stderr and "Traceback" not in bad.output
     assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+    teacher = ["--teacher", str(tmp_path / "large.safetensors")]
+    bad = runner.invoke(app, [*args, *teacher, "--mic", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 1 and "--mic" in bad.stderr and "Traceback" not in bad.output

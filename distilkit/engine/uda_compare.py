@@ -95,7 +95,8 @@ def _trained(cfg, run: Path, reuse: bool):
 
 def run_comparison(c: UdaComparison) -> dict:
     """Train (or reuse) every arm and score it on the target: mIoU in [0, 1] per arm, DUDA's stage table, the
-    seconds each arm trained (nan: reused) and the deployed student's checkpoint."""
+    seconds each arm trained (nan: reused; a reused DUDA run's are those it recorded) and the deployed student's
+    checkpoint."""
     from distilkit.data import build_dataset
     from distilkit.engine.config import TrainConfig
     from distilkit.engine.validator import evaluate

@@ -23,6 +23,9 @@ class TargetKD(DUDA):
     def __init__(self, cfg: TrainConfig):
         if not cfg.method_args.get("teacher"):  # a random large model has nothing to pass on
             raise DistilkitError("target KD (--no-adapt) needs --teacher: the large model trained on the source")
+        a = cfg.method_args
+        if a.get("mic") or a.get("fd_weight"):  # they add self-training losses, which target KD has none of
+            raise DistilkitError("--mic and --fd-weight act in DUDA's self-training: drop them with --no-adapt")
         super().__init__(cfg)
 
     def networks(self):
