@@ -14,6 +14,7 @@ table, duda.json).
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -150,21 +151,15 @@ def run_comparison(c: UdaComparison) -> dict:
 
 
 def _duda(cfg, run: Path, reuse: bool):
-    """(deployed SS, LT, method, stage table, seconds) of the DUDA run `cfg` at `run`: with `reuse`, a finished run
-    of exactly this experiment is loaded with the stage table and seconds it recorded (duda.json)."""
+    """(deployed SS, LT, method, stage table, seconds) of the DUDA run `cfg` at `run` (`_trained`'s, plus what it
+    recorded in duda.json when it trained: a reused run keeps its stage table and seconds)."""
     from distilkit.engine.checkpoint import load_model
-    from distilkit.engine.compare import run_finished
-    from distilkit.engine.trainer import run_training
-    from distilkit.methods import build_method
     from distilkit.utils.files import write_json
 
     record = run / "duda.json"
-    if reuse and record.is_file() and run_finished(run, cfg):
+    student, method, seconds = _trained(cfg, run, reuse and record.is_file())
+    if math.isnan(seconds):  # reused
         done = json.loads(record.read_text())
-        student, teacher = (load_model(run / "weights" / f)[0] for f in ("last.safetensors", "teacher.safetensors"))
-        return student, teacher, build_method(cfg), done["stages"], done["seconds"]
-    start = time.perf_counter()
-    _, _, method = run_training(cfg, out=run, exist_ok=True)
-    seconds = time.perf_counter() - start
+        return student, load_model(run / "weights" / "teacher.safetensors")[0], method, done["stages"], done["seconds"]
     write_json(record, {"stages": method.stages, "seconds": seconds})
-    return method.student(), method.lt, method, method.stages, seconds
+    return student, method.lt, method, method.stages, seconds

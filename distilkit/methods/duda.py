@@ -80,6 +80,7 @@ DEFAULTS = {
 @register_method("duda")
 class DUDA(Method):
     selects_on_val = False  # the target's labels only measure: the deployed SS is the one after stage 3
+    report_name, final_stage = "DUDA", "3 fine-tuning"  # how report() names the run and its last stage
 
     def __init__(self, cfg: TrainConfig):
         super().__init__(cfg)
@@ -372,10 +373,8 @@ def report(method: DUDA, final: dict, run_dir) -> None:
     from distilkit.utils.files import atomic_write, write_json
 
     rows = [s for s in method.stages if "miou" in s]
-    adapted = method.cfg.method == "duda"  # else target KD (methods/target_kd.py): one stage, no LT update
-    name = "DUDA" if adapted else "Target KD (--no-adapt)"
-    last = "3 fine-tuning" if adapted else "source CE + KD on target"
-    rows.append({"stage": last, "network": "small student SS (deployed)", "miou": final["miou"]})
+    name = method.report_name
+    rows.append({"stage": method.final_stage, "network": "small student SS (deployed)", "miou": final["miou"]})
     table = Table(title=f"{name} on {method.args['tgt']} ({method.tgt_val.split}): target mIoU by stage")
     for col in ("stage", "network", "mIoU"):
         table.add_column(col, justify="right" if col == "mIoU" else "left")
@@ -396,6 +395,7 @@ def report(method: DUDA, final: dict, run_dir) -> None:
     write_json(run_dir / "stages.json", {"stages": rows, "inconsistency": classes})
     report_eval(final, run_dir, f"{name} small student on {method.args['tgt']} ({method.tgt_val.split}), final")
     deployed = run_dir / "weights" / "best.safetensors"
-    teacher = "large teacher LT: teacher.safetensors" if adapted else f"large teacher: {method.args['teacher']}"
+    saved = "teacher" in method.extra_checkpoints()  # LT adapted by DUDA, else the --teacher checkpoint as given
+    teacher = "large teacher LT: teacher.safetensors" if saved else f"large teacher: {method.args['teacher']}"
     console.print(f"deployed small student: {deployed} (= last.safetensors, the model after the last step; the "
                   f"target's labels only measured it), {teacher}")  # fmt: skip

@@ -20,10 +20,12 @@ from distilkit.methods.duda import DUDA
 
 @register_method("target-kd")
 class TargetKD(DUDA):
+    report_name, final_stage = "Target KD (--no-adapt)", "source CE + KD on target"
+
     def __init__(self, cfg: TrainConfig):
-        if not cfg.method_args.get("teacher"):  # a random large model has nothing to pass on
-            raise DistilkitError("target KD (--no-adapt) needs --teacher: the large model trained on the source")
         a = cfg.method_args
+        if not a.get("teacher"):  # a random large model has nothing to pass on
+            raise DistilkitError("target KD (--no-adapt) needs --teacher: the large model trained on the source")
         if a.get("mic") or a.get("fd_weight"):  # they add self-training losses, which target KD has none of
             raise DistilkitError("--mic and --fd-weight act in DUDA's self-training: drop them with --no-adapt")
         super().__init__(cfg)
