@@ -13,9 +13,11 @@ import torch
 from PIL import Image
 
 # One thread count for the whole suite: every in-process CLI call sets threads from $OMP_NUM_THREADS, so the
-# count does not flip between 1 and 2 with each test's --workers (tests/test_threads.py unsets it).
-os.environ["OMP_NUM_THREADS"] = "2"
-torch.set_num_threads(2)
+# count does not flip between 1 and 2 with each test's --workers (tests/test_threads.py unsets it). Under
+# pytest-xdist's two workers (the default, `-n 2` in pyproject.toml) each worker takes one of the 2 cores.
+THREADS = "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2"
+os.environ["OMP_NUM_THREADS"] = THREADS
+torch.set_num_threads(int(THREADS))
 
 os.environ["DISTILKIT_CACHE"] = tempfile.mkdtemp(prefix="distilkit-cache-")  # the scan cache, not the user's
 SHARED = Path(os.environ.get("DISTILKIT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
