@@ -213,7 +213,7 @@ def student_rows(args, student: str, teacher: dict, train: bool, recorded: dict)
     teacher = teacher["checkpoint"]
     kept = [variant_tag(*parse_variant(a)) for (m, a) in recorded if m == model and "[" in a and "-" not in a]
     variants = list(dict.fromkeys(args.variants + on_disk_variants(args.out, student) + kept))
-    arms = [m for m in METHODS[:-1] if m != "hdl" or student in args.hdl_on] + variants + ["sakd"]
+    arms = METHODS[:-1] + variants + ["sakd"]
     rows: list[dict] = []
     for method in arms:
         chosen = train and student in args.students and (method in args.methods or method in args.variants)
@@ -351,7 +351,6 @@ def main() -> None:
     p.add_argument("--students", nargs="+", default=list(STUDENTS), choices=list(STUDENTS))
     p.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     p.add_argument("--variants", nargs="*", default=[], help="methods off their defaults, e.g. 'kd[temperature=1]'")
-    p.add_argument("--hdl-on", nargs="+", default=["fastlite"], help="students HDL is run on")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--sakd-seeds", type=int, default=1)
     p.add_argument("--iters", type=int, default=300)
