@@ -235,6 +235,8 @@ def accuracy_task(task: str, src: str, tgt: str, split: str, root, imgsz, args) 
     source_only = str(train("source-only", "supervised", args.student) / last)
     for m in ("kd", "sdd", "hdl", "cwd"):
         train(m, m, args.student, method_args={"teacher": teacher})
+    # pixel KD at classification KD's T = 4 too: its default until 2026-12-07, measured in the same run
+    train("kd-t4", "kd", args.student, method_args={"teacher": teacher, "temperature": 4.0})
     # r = 0.5 and the epochs that make about as many images as the other runs (fewer images: a smaller r)
     images, n = args.iters * args.batch, len(build_dataset(src, "train", root))
     ratio = min(0.5, images / n)
@@ -255,7 +257,8 @@ def accuracy(args) -> tuple[list[str], dict]:
         tasks.append(("camvid", "camvid-day", "camvid-dusk", "train", args.camvid, tuple(args.camvid_imgsz)))
     results = {t[0]: accuracy_task(*t, args) for t in tasks}
     names = {"synth": "synth-gta -> synth-city (val)", "camvid": "CamVid day -> dusk (0001TP)"}
-    keys = ["teacher", "source-only", "kd", "sdd", "hdl", "cwd", "sakd", "duda"]
+    keys = ["teacher", "source-only", "kd", "kd-t4", "sdd", "hdl", "cwd", "sakd", "duda"]
+    headers = {"kd": "kd (T = 1)", "kd-t4": "kd (T = 4)"}
     lines = [
         f"Teacher {args.teacher} ({args.teacher_iters or 2 * args.iters} iterations), students {args.student}, "
         f"{args.iters} iterations each (SAKD: the epochs of r = 0.5 selections that make about as many images; "
@@ -265,7 +268,7 @@ def accuracy(args) -> tuple[list[str], dict]:
         "Target mIoU (%) on the target's labels, used only to measure; every student distils the same "
         "source-trained teacher.",
         "",
-        "| task | " + " | ".join(keys) + " |",
+        "| task | " + " | ".join(headers.get(k, k) for k in keys) + " |",
         "|---|" + "---|" * len(keys),
     ]
     for task, r in results.items():
