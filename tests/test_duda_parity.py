@@ -232,3 +232,42 @@ def test_adaptation_runs_do_not_choose_their_checkpoint_on_target_labels(tiny_da
     step = lambda run, name: read_meta(tmp_path / run / "weights" / name)["metrics"]["step"]  # noqa: E731
     assert step("sup", "best.safetensors") == 2 and step("sup", "last.safetensors") == 4
     assert step("duda", "best.safetensors") == 4 == step("duda", "last.safetensors")
+
+
+def test_ce_average_all_counts_ignored_pixels_as_zeros_like_mmseg():
+    """DAFormer's mmseg CE: the mean over every pixel, an ignored one adding 0; ours by default over valid ones."""
+    from types import SimpleNamespace
+
+    from distilkit.methods.duda import DUDA
+
+    logits = torch.tensor([[[[2.0, 0.0, 1.0, 0.5]], [[0.0, 1.0, 3.0, 0.5]]]])  # 1 x 2 classes x 1 x 4 pixels
+    labels = torch.tensor([[[0, 1, 255, 255]]])
+    p = np.exp(logits[0, :, 0].numpy()) / np.exp(logits[0, :, 0].numpy()).sum(0)
+    nll = [-np.log(p[0, 0]), -np.log(p[1, 1])]  # the two labelled pixels, by hand
+    info = SimpleNamespace(ignore_index=255)
+    for mode, count in (("all", 4), ("valid", 2)):
+        fake = SimpleNamespace(args={"ce_average": mode}, _info=info)
+        assert DUDA._ce(fake, logits, labels).item() == pytest.approx(sum(nll) / count, rel=1e-6)
+
+
+def test_rcs_draws_a_class_only_from_images_with_more_than_min_pixels_of_it():
+    """DAFormer keeps, for each class, the images with more than min_pixels (3000 on a 1914 x 1052 frame) of it;
+    ours scales the count to the image's area: on 100 x 100 labels 3000 becomes 14.9 pixels."""
+    from types import SimpleNamespace
+
+    from distilkit.methods.duda import DUDA, RCS_REFERENCE_AREA
+
+    labels = [np.zeros((100, 100), np.uint8) for _ in range(3)]
+    labels[0][:1, :14] = 1  # 14 pixels of class 1: under 14.9, never drawn for it
+    labels[1][:1, :15] = 1  # 15 pixels: over it
+    labels[2][:10, :50] = 1  # 500 pixels
+    assert 14 < 3000 * 100 * 100 / RCS_REFERENCE_AREA < 15
+    fake = SimpleNamespace(
+        src=type("Src", (), {"__len__": lambda self: 3, "load_or_skip": lambda self, i, label_only: labels[i]})(),
+        _info=SimpleNamespace(num_classes=2),
+        args={"rcs_min_pixels": 3000, "rcs_temperature": 0.01},
+    )
+    order = DUDA._rcs_order(fake, seed=0)
+    drawn = [pair for epoch in range(50) for pair in order(epoch)]
+    assert {i for i, c in drawn if c == 1} == {1, 2}
+    assert {i for i, c in drawn if c == 0} <= {0, 1, 2} and any(c == 1 for _, c in drawn)
