@@ -12,6 +12,7 @@ backward pass is the same arithmetic for all of them, without changing any metho
 
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -44,11 +45,19 @@ def init_from_env(device: torch.device) -> torch.device:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    atexit.register(_leave)
     if not is_main():
         from distilkit.utils.console import console, err_console
 
         console.quiet = err_console.quiet = True  # one voice: rank 0's
     return device
+
+
+def _leave() -> None:
+    """Tear the process group down before the interpreter does: left to exit, gloo's threads can abort the
+    process ("terminate called without an active exception") after a finished run, failing torchrun."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def broadcast_object(obj):
@@ -112,6 +121,24 @@ def mean_across(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return dict(zip(values, stacked / world_size(), strict=True))
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """sum over ranks, differentiable: every rank's loss depends on every rank's input, so the gradient of
+    the sum is the sum of the ranks' gradients. Public, blocking collectives: nothing is still in flight when
+    the process exits (torch's private functional collectives are asynchronous)."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
+        out = t.clone()
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        out = grad.contiguous().clone()
+        dist.all_reduce(out)
+        return out
+
+
 class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch norm whose training statistics are those of the global batch, on any device.
 
@@ -126,12 +153,11 @@ class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or world_size() == 1:
             return super().forward(x)
-        from torch.distributed._functional_collectives import all_reduce  # with a backward: gradients cross ranks
 
         xf, c = x.float(), x.shape[1]
         dims = [0, *range(2, x.dim())]
         count = torch.full((1,), x.numel() / c, dtype=torch.float32, device=x.device)
-        stats = all_reduce(torch.cat([xf.sum(dims), (xf * xf).sum(dims), count]), "sum", dist.group.WORLD)
+        stats = _AllReduceSum.apply(torch.cat([xf.sum(dims), (xf * xf).sum(dims), count]))
         n = stats[-1]
         mean, var = stats[:c] / n, stats[c : 2 * c] / n - (stats[:c] / n) ** 2
         shape = [1, c] + [1] * (x.dim() - 2)
