@@ -54,8 +54,8 @@ def init_from_env(device: torch.device) -> torch.device:
 
 
 def _leave() -> None:
-    """Tear the process group down before the interpreter does: left to exit, gloo's threads can abort the
-    process ("terminate called without an active exception") after a finished run, failing torchrun."""
+    """Tear the process group down before the interpreter does, as torch asks, so no communicator is still
+    alive during interpreter teardown (a suspect in a gloo rank's abort at exit seen once in CI)."""
     if dist.is_initialized():
         dist.destroy_process_group()
 
@@ -134,7 +134,7 @@ class _AllReduceSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        out = grad.contiguous().clone()
+        out = grad.clone(memory_format=torch.contiguous_format)
         dist.all_reduce(out)
         return out
 
