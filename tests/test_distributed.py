@@ -105,3 +105,17 @@ def test_torchrun_module_cli_writes_one_run(tiny_data, tmp_path):
     weights = sorted(p.name for p in (tmp_path / "runs/train-teacher/exp/weights").iterdir())
     assert weights == ["best.safetensors", "last.safetensors", "last.state.pt"]
     assert done.stdout.count("final") == 1 and done.stdout.count("run directory") == 1  # rank 0 speaks
+
+
+def test_world_size_without_torchrun_is_one_error_line(tiny_data, tmp_path):
+    """WORLD_SIZE set by hand, without torchrun's MASTER_ADDR/PORT: one error line naming torchrun, no traceback."""
+    from typer.testing import CliRunner
+
+    from conftest import one_error_line
+    from distilkit.cli import app
+
+    env = {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0", "MASTER_ADDR": None, "MASTER_PORT": None}
+    args = ["train-teacher", "--data", "folder", "--data-root", str(tiny_data), "--model", "unet-resnet18",
+            "--iters", "1", "--batch", "1", "--imgsz", "64", "128", "--workers", "0", "--device", "cpu",
+            "--out", str(tmp_path / "runs")]  # fmt: skip
+    one_error_line(CliRunner().invoke(app, args, env=env), "start with torchrun")

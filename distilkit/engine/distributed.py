@@ -44,7 +44,10 @@ def init_from_env(device: torch.device) -> torch.device:
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    except (ValueError, RuntimeError) as e:  # WORLD_SIZE set by hand without torchrun's other variables
+        raise DistilkitError(f"could not join the process group WORLD_SIZE describes ({e}); start with torchrun") from e
     atexit.register(_leave)
     if not is_main():
         from distilkit.utils.console import console, err_console
