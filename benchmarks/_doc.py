@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 from pathlib import Path
 
 import torch
@@ -18,6 +19,13 @@ def machine() -> str:
     lines = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
     cpu = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), platform.processor())
     return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def mean_std(values: list[float]) -> str:
+    """A table cell: the mean +- the sample std over seeds, or the one value."""
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{statistics.mean(values):.1f} +- {statistics.stdev(values):.1f}"
 
 
 def bar_chart(name: str, title: str, ylabel: str, groups: dict[str, dict[str, float]], line: float | None = None):

@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _doc import DOCS, machine, write_block  # noqa: E402
+from _doc import DOCS, machine, mean_std, write_block  # noqa: E402
 
 from distilkit.cli.demo import DEMO  # noqa: E402
 from distilkit.engine.uda_compare import UdaComparison, run_comparison  # noqa: E402
@@ -67,7 +66,7 @@ def lines(rows: list[dict], cmd: str, exp: dict) -> list[str]:
         cells = [str(r["seed"]), *(f"{pct[k][i]:.1f}" for k in COLUMNS), *(f"{g[i]:+.1f}" for g in gains.values())]
         out.append("| " + " | ".join([*cells, f"{r['wall_s'] / 60:.1f}"]) + " |")
     if len(rows) > 1:
-        spread = [f"{statistics.mean(v):.1f} +- {statistics.stdev(v):.1f}" for v in [*pct.values(), *gains.values()]]
+        spread = [mean_std(v) for v in [*pct.values(), *gains.values()]]
         out.append("| " + " | ".join(["mean +- std", *spread, ""]) + " |")
     ahead = "; ".join(f"ahead of {name.removeprefix('vs ')} on {sum(round(g, 1) > 0 for g in v)} of {len(v)} seeds"
                       for name, v in gains.items())  # ahead as printed: +0.0 is level  # fmt: skip

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _doc import DOCS, augment_args, augment_of, machine, write_block  # noqa: E402
+from _doc import DOCS, augment_args, augment_of, machine, mean_std, write_block  # noqa: E402
 
 from distilkit.engine.uda_compare import UdaComparison, run_comparison  # noqa: E402
 
@@ -118,12 +118,6 @@ KEYS = {"teacher_source_only": "large, source only", "student_source_only": "(a)
         "duda_teacher": "(b) large teacher LT after DUDA", "duda_student": "(c) DUDA small student"}  # fmt: skip
 GAINS = {"(c) - (a)": ("student_source_only", 5.0), "(c) - (a')": ("student_continued", 2.0),
          "(c) - (a'')": ("student_continued_styled", None), "(c) - (a''')": ("student_target_kd", None)}  # fmt: skip
-
-
-def mean_std(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.1f}"
-    return f"{statistics.mean(values):.1f} +- {statistics.stdev(values):.1f}"
 
 
 def task_lines(rows: list[dict], cmd: str, args) -> list[str]:
