@@ -159,11 +159,12 @@ def user_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from distilkit.errors import DistilkitError, one_line
-        from distilkit.utils.files import command_path, invocation
+        from distilkit.utils.files import command_path, discard_unused_run_dirs, invocation, made_run_dirs
 
         kwargs.pop("config", None)
         threads = kwargs.pop("threads", None)
         token = invocation.set((command_path.get(), replayable({**kwargs, "threads": threads})))
+        made = made_run_dirs.set([])
         try:
             if injected:
                 from distilkit.utils.device import set_threads
@@ -171,15 +172,19 @@ def user_errors(fn):
                 set_threads(threads, reserved=kwargs.get("workers") or 0)
             return fn(*args, **kwargs)
         except DistilkitError as e:
+            discard_unused_run_dirs()
             typer.secho(f"error: {one_line(e)}", fg="red", err=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
+            discard_unused_run_dirs()
             typer.secho("interrupted", fg="red", err=True)
             raise typer.Exit(130) from None
         except MemoryError:
+            discard_unused_run_dirs()
             typer.secho("error: out of memory; lower --batch or --imgsz", fg="red", err=True)
             raise typer.Exit(1) from None
         finally:
+            made_run_dirs.reset(made)
             invocation.reset(token)
 
     sig = inspect.signature(fn, eval_str=True)  # the annotations themselves: Typer reads the signature we set

@@ -17,6 +17,10 @@ from distilkit.errors import DistilkitError
 # gets config.yaml, so `--config that/config.yaml` reruns the same experiment
 invocation: ContextVar[tuple[str, dict] | None] = ContextVar("invocation", default=None)
 command_path: ContextVar[str] = ContextVar("command_path", default="distilkit")
+# (run directory, the topmost folder made for it or None) for each run directory the command being run made:
+# a command that fails before its run writes anything takes them back (discard_unused_run_dirs), so a retry
+# with the same --out is not refused for holding files
+made_run_dirs: ContextVar[list[tuple[Path, Path | None]] | None] = ContextVar("made_run_dirs", default=None)
 
 
 def write_invocation(run_dir: Path) -> None:
@@ -40,22 +44,61 @@ def increment_run_dir(command: str, name: str = "exp", out: Path | None = None, 
             raise DistilkitError(f"--out {out} exists and is not a directory")
         if out.exists() and any(out.iterdir()) and not exist_ok:
             raise DistilkitError(f"--out {out} already holds files; choose another path or pass --exist-ok")
+        top = _first_missing(out)
         _mkdir(out)
-        write_invocation(out)
-        return out
+        return _made(out, top)
     base = Path("runs") / command
     path = base / name
     if exist_ok:
+        top = _first_missing(path)
         _mkdir(path)
-        write_invocation(path)
-        return path
+        return _made(path, top)
+    top = _first_missing(base)
     _mkdir(base)
     n = 2
     while not _mkdir(path, claim=True):  # mkdir is atomic: two processes never get the same directory
         path = base / f"{name}{n}"
         n += 1
-    write_invocation(path)
-    return path
+    return _made(path, top or path)
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The topmost folder on the way to `path` that does not exist yet; None when `path` exists."""
+    missing = None
+    for p in [path, *path.parents]:
+        if p.exists():
+            break
+        missing = p
+    return missing
+
+
+def _made(run_dir: Path, top: Path | None) -> Path:
+    """Write config.yaml into a new run directory and note what was made for it."""
+    write_invocation(run_dir)
+    made = made_run_dirs.get()
+    if made is not None:
+        made.append((run_dir, top))
+    return run_dir
+
+
+def discard_unused_run_dirs() -> None:
+    """After a failed command: take back each run directory it made that holds only config.yaml, and the
+    folders made on the way to it. A folder the user already had (an empty --out) stays, emptied again."""
+    for run_dir, top in reversed(made_run_dirs.get() or []):
+        try:
+            if {p.name for p in run_dir.iterdir()} - {"config.yaml"}:
+                continue  # the run wrote something: it is the user's to keep or --resume
+            (run_dir / "config.yaml").unlink(missing_ok=True)
+            if top is None:
+                continue
+            for p in [run_dir, *run_dir.parents]:
+                if any(p.iterdir()):
+                    break
+                p.rmdir()
+                if p == top:
+                    break
+        except OSError:
+            pass  # an empty folder left behind is harmless; failing the error report over it is not
 
 
 def _mkdir(path: Path, claim: bool = False) -> bool:
