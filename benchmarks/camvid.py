@@ -24,6 +24,8 @@ partial call never drops rows. A variant's runs live in `<student>-<method>+<key
 Results outlive their run directories: an arm whose directory is not on this machine (a new clone, another
 machine) is taken from docs/results/camvid.json when its recorded experiment (every setting but the seed and
 the data root) is exactly the one asked for, and marked as recorded in the table; anything else is retrained.
+Each seed goes into the results file as soon as it is trained, so a call stopped halfway (a session that ends)
+keeps what it finished; the seeds it had not redone yet stay as recorded.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import json
 import re
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,6 +52,7 @@ from distilkit.engine.compare import (  # noqa: E402
     summarise,
 )
 from distilkit.engine.config import TrainConfig  # noqa: E402
+from distilkit.utils.files import atomic_write  # noqa: E402
 
 STUDENTS = {  # key: (model, --pretrained)
     "lite0": ("deeplabv3plus-efficientnet-lite0", "imagenet"),
@@ -203,9 +207,12 @@ def arm_of(args, student: str, method: str, seed: int, teacher: str, base: str =
     return Arm(tag, seed, cfg, args.out / f"{student}-{folder}-s{seed}")
 
 
-def student_rows(args, student: str, teacher: dict, train: bool, recorded: dict) -> list[dict]:
+def student_rows(
+    args, student: str, teacher: dict, train: bool, recorded: dict, trained_one: Callable[[list[dict]], None]
+) -> list[dict]:
     """Every arm of one student: trained when chosen by --students/--methods/--variants (unless finished or
-    recorded), and every other arm finished on disk or recorded, so the table always shows all of them."""
+    recorded), and every other arm finished on disk or recorded, so the table always shows all of them.
+    `trained_one(rows so far)` after each arm this call trained."""
     model = STUDENTS[student][0]
     teacher_miou = teacher["miou"]
     recorded_teacher = (recorded["teacher"] or {}).get("miou", teacher_miou)
@@ -234,9 +241,73 @@ def student_rows(args, student: str, teacher: dict, train: bool, recorded: dict)
             if old and not (chosen and seed in trained and args.rerun_recorded):
                 rows.append({**old, **labels})
             elif (chosen and seed in trained) or finished(arm.run_dir, arm.cfg):
+                new = not finished(arm.run_dir, arm.cfg)
                 learnt = None if method == ALONE else teacher_miou
                 rows.append({**run_arm(arm, args.reuse), **labels, "teacher_miou": learnt})
+                if new:
+                    trained_one(rows)
     return rows
+
+
+def summary_of(rows: list[dict]) -> list[dict]:
+    """One results-file entry per arm of one student (what `entry_rows` reads back)."""
+    summary = []
+    for e in summarise(rows):
+        got = sorted((r for r in rows if r["arm"] == e["arm"]), key=lambda r: r["seed"])
+        summary.append({**e, "method": got[0]["method"], "base": got[0]["base"], "config": got[0]["config"],
+                        "train_s_seeds": [r["train_s"] for r in got],
+                        "teacher_mious": [r["teacher_miou"] for r in got],
+                        "recorded_seeds": [r["seed"] for r in got if r.get("recorded")],
+                        "paired_init_seeds": [r["seed"] for r in got if r.get("paired_init")]})  # fmt: skip
+    return summary
+
+
+def entry_rows(entry: dict) -> list[dict]:
+    """The per-seed rows a results-file entry was made from."""
+    n = len(entry["seeds"])
+    train_s = entry.get("train_s_seeds", [entry["train_s"]] * n)
+    learnt = entry.get("teacher_mious", [None] * n)
+    return [{"arm": entry["arm"], "seed": seed, "miou": entry["miou"][i], "train_s": train_s[i],
+             "iters": entry["iters"], "checkpoint": entry["checkpoints"][i], "teacher_miou": learnt[i],
+             "recorded": seed in entry.get("recorded_seeds", []),
+             "paired_init": seed in entry.get("paired_init_seeds", []), "method": entry["method"],
+             "base": entry["base"], "config": entry["config"]} for i, seed in enumerate(entry["seeds"])]  # fmt: skip
+
+
+def entries(teacher: dict, rows: dict[str, list[dict]]) -> list[dict]:
+    """The results file's arms: every student's summary, labelled."""
+    out = []
+    for student, got in rows.items():
+        model, pretrained = STUDENTS[student]
+        out += [{"task": "camvid", "teacher": teacher["model"], "student": model, "pretrained": pretrained, **e}
+                for e in summary_of(got)]  # fmt: skip
+    return out
+
+
+def with_earlier_seeds(done: dict[str, list[dict]], before: list[dict]) -> dict[str, list[dict]]:
+    """The rows of a call still under way, plus every seed the results file held before that it has not redone
+    yet (of the same experiment: an arm trained now under other settings drops the old ones)."""
+    out = {}
+    for student, (model, _) in STUDENTS.items():
+        new = done.get(student, [])
+        redone = {(r["arm"], r["seed"]) for r in new}
+        configs = {r["arm"]: r["config"] for r in new}
+        old = [
+            r
+            for e in before
+            if e["student"] == model
+            for r in entry_rows(e)
+            if (r["arm"], r["seed"]) not in redone and configs.get(r["arm"], r["config"]) == r["config"]
+        ]
+        if new or old:
+            out[student] = new + old
+    return out
+
+
+def save_results(args, teacher: dict, arms: list[dict]) -> Path:
+    path = DOCS / "results" / f"camvid{args.tag}.json"
+    atomic_write(path, lambda p: p.write_text(json.dumps({"teacher": teacher, "arms": arms}, indent=1)))
+    return path
 
 
 def unpaired(e: dict) -> bool:
@@ -373,31 +444,26 @@ def main() -> None:
     args = p.parse_args()
     args.reuse = args.reuse or args.table_only
     recorded = recorded_results(args)
+    before = list(recorded["arms"].values())
     teacher = teacher_arm(args, recorded)
-    summaries, arms = {}, []
     for v in args.variants:
         parse_variant(v)
+    done: dict[str, list[dict]] = {}
     for student in STUDENTS:
-        rows = student_rows(args, student, teacher, train=not args.table_only, recorded=recorded)
-        if not rows:
-            continue
-        summary = []
-        for e in summarise(rows):
-            got = sorted((r for r in rows if r["arm"] == e["arm"]), key=lambda r: r["seed"])
-            summary.append({**e, "method": got[0]["method"], "base": got[0]["base"], "config": got[0]["config"],
-                            "train_s_seeds": [r["train_s"] for r in got],
-                            "teacher_mious": [r["teacher_miou"] for r in got],
-                            "recorded_seeds": [r["seed"] for r in got if r.get("recorded")],
-                            "paired_init_seeds": [r["seed"] for r in got if r.get("paired_init")]})  # fmt: skip
-        summaries[student] = summary
+
+        def trained_one(rows: list[dict], student: str = student) -> None:
+            """Each seed is in the results file as soon as it is trained: a call stopped halfway keeps it."""
+            save_results(args, teacher, entries(teacher, with_earlier_seeds({**done, student: rows}, before)))
+
+        rows = student_rows(args, student, teacher, not args.table_only, recorded, trained_one)
+        if rows:
+            done[student] = rows
+    summaries = {student: summary_of(rows) for student, rows in done.items()}
+    for student, summary in summaries.items():
         model, pretrained = STUDENTS[student]
-        arms += [{"task": "camvid", "teacher": teacher["model"], "student": model, "pretrained": pretrained, **e}
-                 for e in summary]  # fmt: skip
         init = "ImageNet" if pretrained else "random"
         plot(summary, DOCS / "img" / f"camvid{args.tag}-{student}.png", f"{model} ({init})", teacher["miou"], "teacher")
-    (DOCS / "results").mkdir(exist_ok=True)
-    results = DOCS / "results" / f"camvid{args.tag}.json"
-    results.write_text(json.dumps({"teacher": teacher, "arms": arms}, indent=1))
+    save_results(args, teacher, entries(teacher, done))
     print(write_block("benchmarks.md", f"camvid{args.tag}", table(args, teacher, summaries)))
 
 

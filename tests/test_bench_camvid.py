@@ -57,3 +57,67 @@ def test_a_teacher_at_another_crop_has_its_own_run_and_is_scored_at_the_students
     assert (row["miou"], row["miou_own_scale"]) == (51.5, 57.0)
     caption = camvid.table(big, {**row, "model": "unet-efficientnet-lite2", "train_s": 1.0}, {})
     assert "at crop 192x256 (57.0 at that scale" in caption and "**51.5**" in caption
+
+
+def recorded_entry(student: str, method: str, mious: list[float]) -> dict:
+    """A results-file entry of `method` at the command line's defaults (so its experiment is the one asked for)."""
+    rows = []
+    for seed, miou in enumerate(mious):
+        arm = camvid.arm_of(args(), student, method, seed, "t.safetensors")
+        learnt = None if method == "alone" else 48.4
+        rows.append({"arm": arm.name, "seed": seed, "miou": miou, "train_s": 60.0, "iters": 300, "paired_init": True,
+                     "checkpoint": f"old/{method}-s{seed}", "teacher_miou": learnt, "method": method, "base": None,
+                     "config": camvid.experiment(arm.cfg)})  # fmt: skip
+    model = camvid.STUDENTS[student][0]
+    return [{"task": "camvid", "student": model, **e} for e in camvid.summary_of(rows)][0]
+
+
+def test_each_trained_seed_is_in_the_results_file_at_once_and_earlier_seeds_stay(tmp_path, monkeypatch):
+    """A call stopped after one of three seeds (an interrupted session) leaves the results file with that seed
+    new, the two it had not redone yet as they were, and every other arm and student untouched."""
+    import json
+
+    before = [recorded_entry("fastlite", "alone", [34.0, 37.0, 32.0]),
+              recorded_entry("fastlite", "kd", [33.0, 36.0, 31.0]), recorded_entry("b0", "alone", [30.0])]  # fmt: skip
+    (tmp_path / "results").mkdir()
+    results = tmp_path / "results" / "camvid.json"
+    teacher = {"model": "unet-efficientnet-lite2", "miou": 48.4, "checkpoint": "t.safetensors", "train_s": 1.0}
+    results.write_text(json.dumps({"teacher": teacher, "arms": before}))
+    monkeypatch.setattr(camvid, "DOCS", tmp_path)
+    monkeypatch.setattr(camvid, "teacher_arm", lambda a, r: teacher)
+    monkeypatch.setattr(camvid, "finished", lambda run_dir, cfg: False)
+    calls = []
+
+    def run_arm(arm, reuse):
+        if calls:
+            raise KeyboardInterrupt  # the session ends during the second seed
+        calls.append(arm.seed)
+        return {"arm": arm.name, "seed": arm.seed, "miou": 40.0, "train_s": 70.0, "iters": 300,
+                "paired_init": True, "checkpoint": "new/kd-s0"}  # fmt: skip
+
+    monkeypatch.setattr(camvid, "run_arm", run_arm)
+    argv = ["camvid.py", "--camvid", "/data/camvid", "--out", "runs/x", "--students", "fastlite", "--methods", "kd",
+            "--rerun-recorded"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(KeyboardInterrupt):
+        camvid.main()
+    after = {(e["student"], e["arm"]): e for e in json.loads(results.read_text())["arms"]}
+    kd = after[("fastlitessnet", "kd")]
+    assert (kd["seeds"], kd["miou"], kd["checkpoints"]) == (
+        [0, 1, 2],
+        [40.0, 36.0, 31.0],
+        ["new/kd-s0", "old/kd-s1", "old/kd-s2"],
+    )
+    assert kd["diff_mean"] == pytest.approx((6.0 - 1.0 - 1.0) / 3)  # against the kept student alone, by seed
+    assert after[("fastlitessnet", "alone")]["miou"] == [34.0, 37.0, 32.0]
+    assert after[("segformer-b0", "alone")]["miou"] == [30.0]
+    # an arm trained now under other settings than the recorded one does not keep the old seeds
+    changed = [{**r, "config": {"other": True}} for r in camvid.entry_rows(before[1])[:1]]
+    kept = camvid.with_earlier_seeds({"fastlite": changed}, before)["fastlite"]
+    assert [(r["arm"], r["seed"]) for r in kept if r["arm"] == "kd"] == [("kd", 0)]
+
+
+def test_entry_rows_reads_back_what_summary_of_wrote():
+    entry = recorded_entry("fastlite", "kd", [33.0, 36.0])
+    assert camvid.summary_of(camvid.entry_rows(entry)) == [{k: v for k, v in entry.items()
+                                                            if k not in ("task", "student")}]  # fmt: skip
