@@ -498,3 +498,13 @@ def test_a_run_directory_that_holds_more_than_its_config_is_kept(tmp_path, monke
     finally:
         made_run_dirs.reset(token)
     assert (kept / "config.yaml").is_file() and not gone.exists() and not (tmp_path / "a").exists()
+
+
+def test_a_failed_command_never_takes_back_a_folder_that_held_files(tmp_path, monkeypatch):
+    """--exist-ok into a folder of the user's: a failure leaves it as it was, its config.yaml included."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "config.yaml").write_text("the user's own")
+    result = runner.invoke(app, ["demo", "--device", "cuda:3", "--out", "mine", "--exist-ok"])
+    assert result.exit_code == 1 and (tmp_path / "mine").is_dir()
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["config.yaml"]

@@ -42,24 +42,24 @@ def increment_run_dir(command: str, name: str = "exp", out: Path | None = None, 
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise DistilkitError(f"--out {out} exists and is not a directory")
-        if out.exists() and any(out.iterdir()) and not exist_ok:
+        if _holds_files(out) and not exist_ok:
             raise DistilkitError(f"--out {out} already holds files; choose another path or pass --exist-ok")
-        top = _first_missing(out)
-        _mkdir(out)
-        return _made(out, top)
+        return _made(out, _first_missing(out), unused=not _holds_files(out))
     base = Path("runs") / command
     path = base / name
     if exist_ok:
-        top = _first_missing(path)
-        _mkdir(path)
-        return _made(path, top)
+        return _made(path, _first_missing(path), unused=not _holds_files(path))
     top = _first_missing(base)
     _mkdir(base)
     n = 2
     while not _mkdir(path, claim=True):  # mkdir is atomic: two processes never get the same directory
         path = base / f"{name}{n}"
         n += 1
-    return _made(path, top or path)
+    return _made(path, top or path, unused=True, made=True)
+
+
+def _holds_files(path: Path) -> bool:
+    return path.exists() and any(path.iterdir())
 
 
 def _first_missing(path: Path) -> Path | None:
@@ -72,12 +72,15 @@ def _first_missing(path: Path) -> Path | None:
     return missing
 
 
-def _made(run_dir: Path, top: Path | None) -> Path:
-    """Write config.yaml into a new run directory and note what was made for it."""
+def _made(run_dir: Path, top: Path | None, unused: bool, made: bool = False) -> Path:
+    """Make `run_dir` (unless `made`), write its config.yaml, and note what was made for it when it held
+    nothing before (`unused`: a folder of the user's, with --exist-ok, is never taken back)."""
+    if not made:
+        _mkdir(run_dir)
     write_invocation(run_dir)
-    made = made_run_dirs.get()
-    if made is not None:
-        made.append((run_dir, top))
+    noted = made_run_dirs.get()
+    if noted is not None and unused:
+        noted.append((run_dir, top))
     return run_dir
 
 
