@@ -44,18 +44,18 @@ def increment_run_dir(command: str, name: str = "exp", out: Path | None = None, 
             raise DistilkitError(f"--out {out} exists and is not a directory")
         if _holds_files(out) and not exist_ok:
             raise DistilkitError(f"--out {out} already holds files; choose another path or pass --exist-ok")
-        return _made(out, _first_missing(out), unused=not _holds_files(out))
+        return _make(out)
     base = Path("runs") / command
     path = base / name
     if exist_ok:
-        return _made(path, _first_missing(path), unused=not _holds_files(path))
+        return _make(path)
     top = _first_missing(base)
     _mkdir(base)
     n = 2
     while not _mkdir(path, claim=True):  # mkdir is atomic: two processes never get the same directory
         path = base / f"{name}{n}"
         n += 1
-    return _made(path, top or path, unused=True, made=True)
+    return _started(path, top or path)
 
 
 def _holds_files(path: Path) -> bool:
@@ -72,14 +72,19 @@ def _first_missing(path: Path) -> Path | None:
     return missing
 
 
-def _made(run_dir: Path, top: Path | None, unused: bool, made: bool = False) -> Path:
-    """Make `run_dir` (unless `made`), write its config.yaml, and note what was made for it when it held
-    nothing before (`unused`: a folder of the user's, with --exist-ok, is never taken back)."""
-    if not made:
-        _mkdir(run_dir)
+def _make(path: Path) -> Path:
+    """Make `path`, which may exist (an empty --out, or --exist-ok). A folder that held files before is the
+    user's: it is never noted for taking back."""
+    top, held = _first_missing(path), _holds_files(path)
+    _mkdir(path)
+    return _started(path, top, note=not held)
+
+
+def _started(run_dir: Path, top: Path | None, note: bool = True) -> Path:
+    """Write the new run directory's config.yaml, and note it with the topmost folder made for it."""
     write_invocation(run_dir)
     noted = made_run_dirs.get()
-    if noted is not None and unused:
+    if noted is not None and note:
         noted.append((run_dir, top))
     return run_dir
 
