@@ -233,18 +233,14 @@ def student_rows(
         for seed in sorted(set(trained) | set(range(SHOWN_SEEDS))):  # --seeds chooses what to train, not to show
             arm = arm_of(args, student, method, seed, teacher, base)
             labels = {"method": method.split("[")[0], "base": base or None, "config": experiment(arm.cfg)}
-            old = (
-                None
-                if finished(arm.run_dir, arm.cfg)
-                else recorded_row(recorded.get((model, arm.name)), arm, recorded_teacher)
-            )
+            on_disk = finished(arm.run_dir, arm.cfg)
+            old = None if on_disk else recorded_row(recorded.get((model, arm.name)), arm, recorded_teacher)
             if old and not (chosen and seed in trained and args.rerun_recorded):
                 rows.append({**old, **labels})
-            elif (chosen and seed in trained) or finished(arm.run_dir, arm.cfg):
-                new = not finished(arm.run_dir, arm.cfg)
+            elif (chosen and seed in trained) or on_disk:
                 learnt = None if method == ALONE else teacher_miou
                 rows.append({**run_arm(arm, args.reuse), **labels, "teacher_miou": learnt})
-                if new:
+                if not (args.reuse and on_disk):  # run_arm trained it
                     trained_one(rows)
     return rows
 

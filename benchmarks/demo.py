@@ -26,6 +26,7 @@ from _doc import DOCS, machine, mean_std, write_block  # noqa: E402
 
 from distilkit.cli.demo import DEMO  # noqa: E402
 from distilkit.engine.uda_compare import UdaComparison, run_comparison  # noqa: E402
+from distilkit.utils.files import write_json  # noqa: E402
 
 COLUMNS = {"teacher_source_only": "large, source only", "student_source_only": "small, source only",
            "student_continued": "equal-step control", "duda_teacher": "LT after DUDA",
@@ -99,7 +100,7 @@ def main() -> None:
                           command="demo")  # fmt: skip
         start = time.perf_counter()
         rows.append({"seed": seed, **run_comparison(c), "wall_s": time.perf_counter() - start})
-        (DOCS / "results" / f"{name}.json").write_text(json.dumps({"command": cmd, "seeds": rows}, indent=2))
+        write_json(DOCS / "results" / f"{name}.json", {"command": cmd, "seeds": rows})
         body = "\n".join(lines(rows, cmd, exp))  # after each seed: a stopped run keeps its figures
         print(body)
         print(f"written to {write_block('benchmarks.md', name, body)}")
