@@ -40,7 +40,7 @@ def train(out: Path, data: str, method: str, teacher: str | None) -> None:
     model, model_args, method_args = "unet-resnet18", {}, {}
     if method != "supervised":
         model, model_args = "fastlitessnet", {"width": 0.25}
-        method_args = {"teacher": teacher, "epochs": 4, "ratio": 0.5}
+        method_args = {"teacher": teacher, **({"epochs": 4, "ratio": 0.5} if method == "sakd" else {})}
     if method == "duda":
         method_args = {"tgt": "folder", "stage1_iters": 3, "stage3_iters": 3, "teacher_model": "segformer-b0",
                        "inconsistency_images": 2}  # fmt: skip

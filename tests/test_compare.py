@@ -40,9 +40,11 @@ def test_compare_two_methods_two_seeds_from_the_runs_own_results(tiny_data, tiny
     assert arms["kd"]["diff_std"] == pytest.approx(statistics.stdev(diffs))
     assert (out / "compare.csv").read_text().splitlines()[0].startswith("arm,seeds,mean,std")
     assert (out / "compare.png").is_file()
-    # a second run reuses every finished arm: nothing trains again
+    # a second run into the same folder is refused without --exist-ok (compare.json is not replaced), and
+    # with it reuses every finished arm: nothing trains again
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("arms/*/weights/last.safetensors")}
-    ok(runner.invoke(app, args))
+    one_error_line(runner.invoke(app, args), "already holds files")
+    ok(runner.invoke(app, [*args, "--exist-ok"]))
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
 
 

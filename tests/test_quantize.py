@@ -142,12 +142,12 @@ def test_bad_int8_requests_one_line_each_and_nothing_overwritten(tiny_ckpt, tiny
     empty = write_folder(tmp_path / "empty", list(CITYSCAPES_CLASSES), 0)
     tiny_images = write_folder(tmp_path / "tiny", list(CITYSCAPES_CLASSES), 2, size=(16, 32))
     cases = {
-        "another label space": ([*calib, "--data-root", str(other)], "another label space"),
+        "another label space": ([*calib, "--data-root", str(other)], "calibrate on the model's own data"),
         "an empty calibration set": ([*calib, "--data-root", str(empty)], "has no images"),
         "images far below the training size": ([*calib, "--data-root", str(tiny_images)], "under half"),
         "no calibration images": (
             ["--int8", "--calib-images", "0", "--calib-data", "folder", "--data-root", str(tiny_data)],
-            "at least 1",
+            "--calib-images 0: expected an integer >= 1",
         ),  # fmt: skip
         "an unknown calibration method": (["--int8", "--calib-method", "best"], "--calib-method best"),
         "two precisions": (["--int8", "--fp16"], "choose one precision"),

@@ -183,7 +183,7 @@ CASES: dict[str, tuple[Callable, str]] = {
         "does not fit architecture"),
     "checkpoint whose metadata names no buildable model": (
         lambda t, d, c: ["evaluate", str(with_arch(t, c, {"name": "unet-resnet18", "depth": "deep"}))],
-        "cannot build"),
+        "may not hold 'depth'"),
     "checkpoint that is a code-running pickle (evaluate)": (
         lambda t, d, c: ["evaluate", str(evil_pickle(t / "evil.safetensors"))], "cannot read checkpoint"),
     "teacher that is a code-running pickle (distill sdd)": (
@@ -245,7 +245,7 @@ CASES: dict[str, tuple[Callable, str]] = {
     "student encoder weights of another architecture (distill sakd --pretrained)": (
         lambda t, d, c: ["distill", "sakd", "--teacher", str(c), "--student", "unet-resnet18", "--pretrained",
                          str(c), "--data", "folder", "--data-root", str(d), *TINY], "no tensor in it matches"),
-    # numbers out of range: refused before anything is made (TrainConfig.validate, cli.options.check)
+    # numbers out of range: refused before anything is made (schema.CommandOptions, schema.TrainSettings)
     **{f"{flag} {value} ({argv[0]})": (lambda t, d, c, argv=argv, flag=flag, value=value: [
         *[str(c) if a == "CKPT" else str(d) if a == "DATA" else a for a in argv], flag, value],
         f"{flag} {value}")

@@ -29,7 +29,9 @@ METHODS = ("kd", "sdd", "cwd", "hdl", "sakd")
 
 
 def parse_sweep(sweep: str | None) -> tuple[str | None, list]:
-    """'kd_weight=0.5,1,2' -> ('kd_weight', [0.5, 1.0, 2.0]); numbers become floats, anything else stays text."""
+    """'kd_weight=0.5,1,2' -> ('kd_weight', [0.5, 1, 2]); whole numbers become integers (an integer option such
+    as SAKD's grid takes them; a float option too), other numbers floats, anything else text, true/false booleans.
+    Each arm's configuration checks the key and the values against its method's schema."""
     from distilkit.errors import DistilkitError
 
     if not sweep:
@@ -39,10 +41,14 @@ def parse_sweep(sweep: str | None) -> tuple[str | None, list]:
         raise DistilkitError(f"--sweep {sweep}: expected OPTION=V1,V2,... (e.g. kd_weight=0.5,1,2)")
 
     def value(v: str):
-        try:
-            return float(v)
-        except ValueError:
-            return v
+        if v.lower() in ("true", "false"):
+            return v.lower() == "true"
+        for kind in (int, float):
+            try:
+                return kind(v)
+            except ValueError:
+                pass
+        return v
 
     return key.strip(), [value(v.strip()) for v in values.split(",")]
 
@@ -79,7 +85,7 @@ def compare(
     data_root: DataRoot = None,
     out: Out = None,
     name: Name = "exp",
-    exist_ok: ExistOk = True,
+    exist_ok: ExistOk = False,
 ) -> None:
     """Does distillation help on this data, and which method? Mean +- std over seeds against the student alone."""
     from dataclasses import replace
@@ -89,6 +95,7 @@ def compare(
     from distilkit.engine.config import TrainConfig
     from distilkit.engine.report import compare_table, print_table
     from distilkit.errors import DistilkitError
+    from distilkit.schema import method_keys, nearest
     from distilkit.utils.files import atomic_write, increment_run_dir, write_json
 
     methods, seeds = methods or ["kd", "cwd"], seeds or [0, 1, 2]
@@ -117,16 +124,19 @@ def compare(
                 extra[key] = v
                 label += f"[{key}={v:g}]" if isinstance(v, float) else f"[{key}={v}]"
             arms.append((label, m, extra))
+    if key is not None:  # the swept option by name, before any arm is configured or trains
+        for m in methods:
+            if key not in method_keys(m):
+                raise DistilkitError(f"--sweep {sweep}: unknown argument '{key}' for {m}{nearest(key, method_keys(m))}")
+    # every arm's experiment built (and so validated) before the first one trains
+    planned = [(label, seed, replace(base, method=method, seed=seed, method_args=named_defaults(method, extra)))
+               for label, method, extra in arms for seed in seeds]  # fmt: skip
     folder = increment_run_dir("compare", name, out, exist_ok)
-    rows = []
-    for label, method, extra in arms:
-        for seed in seeds:
-            cfg = replace(base, method=method, seed=seed, method_args=named_defaults(method, extra))
-            rows.append(run_arm(Arm(label, seed, cfg, folder / "arms" / f"{label}-s{seed}"), reuse))
+    rows = [run_arm(Arm(label, seed, cfg, folder / "arms" / f"{label}-s{seed}"), reuse) for label, seed, cfg in planned]
     summary = summarise(rows, [a[0] for a in arms])
     title = f"{student} on {data}: {len(seeds)} seeds, {iters} iterations, teacher {teacher.name}"
-    print_table(compare_table(summary, title))
     write_json(folder / "compare.json", {"teacher": str(teacher), "student": student, "data": data, "arms": summary})
+    print_table(compare_table(summary, title))  # after compare.json: a failure to print loses no result
     header = "arm,seeds,mean,std,diff_mean,diff_std,train_s," + ",".join(f"seed{s}" for s in seeds)
     lines = [header] + [
         ",".join(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from distilkit.cli.options import Batch, DataRoot, Device, ExistOk, Name, Out, check, user_errors
+from distilkit.cli.options import Batch, DataRoot, Device, ExistOk, Name, Out, user_errors
 
 Backend = Annotated[str, typer.Option("--backend", help="torch (a .safetensors checkpoint) or onnx (an .onnx export).")]
 Half = Annotated[bool, typer.Option("--half", help="fp16 inference (CUDA only).")]
@@ -43,8 +43,6 @@ def predict(
     from distilkit.utils.device import select_device
     from distilkit.utils.files import increment_run_dir
 
-    check("--batch", batch, 1)
-    check("--alpha", alpha, 0, 1)
     if weights is not None and weights.suffix == ".onnx":
         backend = "onnx"
     summary = run_predict(
@@ -101,11 +99,8 @@ def fps(
     from distilkit.utils.console import warn
     from distilkit.utils.device import select_device
     from distilkit.utils.files import increment_run_dir, write_json
+    from distilkit.utils.limits import check_fits
 
-    check("--warmup", warmup, 0)
-    check("--iters", iters, 1)
-    check("--batch", batch, 1)
-    check("--imgsz", imgsz, 1)
     dev = select_device(device)
     if backend not in ("torch", "onnx", "all"):
         raise DistilkitError(f"--backend {backend}: expected torch, onnx or all")
@@ -119,12 +114,17 @@ def fps(
         if any(w.suffix in (".onnx", ".xml") for w in weights) and backend == "torch":
             backends = ["torch", "onnx"]
     size = tuple(imgsz) if imgsz else input_size([meta for _, _, meta in models])
+    check_fits(batch, *size, training=False)
     if not weights:
         for arch in model or DEFAULT_PAIR:
             net = create_model(arch, SYNTH_INFO.num_classes).eval()
             models.append((arch, net, model_meta(net, SYNTH_INFO, size, "none")))
     with tempfile.TemporaryDirectory() as tmp:
         rows = benchmark(models, backends, dev, size, batch, half, warmup, iters, tmp)
+    speedups = speedup_lines(rows)  # saved before anything is printed: a failure to print loses no result
+    run_dir = increment_run_dir("fps", name, out, exist_ok)
+    write_json(run_dir / "fps.json", {"device": str(dev), "imgsz": list(size), "batch": batch, "rows": rows,
+                                      "speedups": speedups})  # fmt: skip
     table = Table(title=f"fps on {dev.type} at {size[0]}x{size[1]}, batch {batch}{', fp16' if half else ''}")
     for col in ("model", "backend", "params (M)", "GFLOPs", "mean ms", "median ms", "p90 ms", "frames/s", "peak MiB"):
         table.add_column(col, justify="left" if col in ("model", "backend") else "right")
@@ -139,12 +139,8 @@ def fps(
     if spread:
         warn(f"noisy timings for {', '.join(spread)}: p90 or mean well above the median (another process on the "
              "CPU?); quote the median, or rerun with more --iters on an idle machine")  # fmt: skip
-    speedups = speedup_lines(rows)
     for line in speedups:
         typer.echo(line)
-    run_dir = increment_run_dir("fps", name, out, exist_ok)
-    write_json(run_dir / "fps.json", {"device": str(dev), "imgsz": list(size), "batch": batch, "rows": rows,
-                                      "speedups": speedups})  # fmt: skip
     typer.echo(f"results: {run_dir / 'fps.json'}")
 
 

@@ -27,7 +27,6 @@ from distilkit.cli.options import (
     ValLimit,
     Workers,
     augment,
-    check,
     user_errors,
 )
 
@@ -154,6 +153,7 @@ def duda(
     exist_ok: ExistOk = False,
 ) -> None:
     """Distilled unsupervised domain adaptation: labelled source, unlabelled target, a small deployable student."""
+    from distilkit.cli.train import resume_alone
     from distilkit.engine.config import TrainConfig
     from distilkit.engine.distributed import is_main
     from distilkit.engine.trainer import run_training
@@ -162,7 +162,9 @@ def duda(
     from distilkit.utils.device import select_device
 
     cfg = None
-    if resume is None:
+    if resume is not None:
+        resume_alone()
+    else:
         preset = preset or ("paper" if select_device(device).type == "cuda" else "cpu")
         if preset not in DUDA_PRESETS:
             raise DistilkitError(f"--preset {preset}: expected {' or '.join(DUDA_PRESETS)}")
@@ -172,9 +174,6 @@ def duda(
             return default if value is None else value
 
         n1, n3 = given(stage1_iters, p["stage1"]), given(stage3_iters, p["stage3"])
-        check("--stage1-iters", n1, 1)
-        check("--stage3-iters", n3, 1)
-        check("--inconsistency-images", inconsistency_images, 1)
         method_args = dict(
             tgt=tgt,
             teacher=str(teacher) if teacher else None,
@@ -252,13 +251,16 @@ KdWeight = Annotated[float, _opt("Weight of pixel KD on logits.", "--kd-weight")
 
 def _distill(method: str, label: str, resume: Path | None, method_args: dict, train: dict, run: dict) -> None:
     """Build the experiment record (unless resuming), train, print and save the final evaluation."""
+    from distilkit.cli.train import resume_alone
     from distilkit.engine.config import TrainConfig
     from distilkit.engine.distributed import is_main
     from distilkit.engine.report import report_eval
     from distilkit.engine.trainer import run_training
 
     cfg = None
-    if resume is None:
+    if resume is not None:
+        resume_alone()
+    else:
         train["imgsz"] = tuple(train["imgsz"]) if train["imgsz"] else None
         train["data_root"] = str(train["data_root"]) if train["data_root"] else None
         teacher = method_args.get("teacher")

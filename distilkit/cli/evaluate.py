@@ -18,7 +18,6 @@ from distilkit.cli.options import (
     Out,
     SkipBad,
     Workers,
-    check,
     user_errors,
 )
 
@@ -55,10 +54,6 @@ def evaluate(
     from distilkit.utils.device import select_device
     from distilkit.utils.files import increment_run_dir, write_json
 
-    check("--limit", limit, 1)
-    check("--batch", batch, 1)
-    check("--workers", workers, 0)
-    check("--imgsz", imgsz, 1)
     dev = select_device(device)
     weights = resolve_weights(weights)
     model, meta = load_backend(weights, dev)  # a checkpoint, or the exported file itself
@@ -68,6 +63,6 @@ def evaluate(
     results = run_eval(model, dataset, info_from_meta(meta), size, dev, batch, workers, mode, amp, limit=limit)
     run_dir = increment_run_dir("evaluate", name, out, exist_ok)
     results.update(weights=str(weights), data=data, split=split, mode=mode, imgsz=list(size))
+    write_json(run_dir / "confusion_matrix.json", results["confusion_matrix"])  # every result before printing
     report_eval(results, run_dir, f"{meta['arch']['name']} on {data} ({split}, {mode})")
-    write_json(run_dir / "confusion_matrix.json", results["confusion_matrix"])
     typer.echo(f"results: {run_dir / 'results.json'}")

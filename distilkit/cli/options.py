@@ -48,28 +48,8 @@ SkipBad = Annotated[
 
 
 def augment(jitter: float, hue: float, grey: float) -> dict:
-    """The `aug` entry of method_args (an AugmentConfig's photometric fields), checked for range."""
-    from distilkit.errors import DistilkitError
-
-    if not (0 <= jitter < 1 and 0 <= hue <= 0.5 and 0 <= grey <= 1):
-        raise DistilkitError(
-            f"augmentation out of range: --jitter {jitter} (0..1), --hue {hue} (0..0.5), --grey {grey} (0..1)"
-        )
+    """The `aug` entry of method_args (an AugmentConfig's photometric fields; their ranges: schema.Aug)."""
     return {"jitter": jitter, "hue": hue, "grey": grey}
-
-
-def check(flag: str, value, low: float, high: float | None = None) -> None:
-    """A numeric option of a command that builds no TrainConfig (which checks its own), checked before
-    anything is created: one line otherwise. None passes (an unset optional option)."""
-    from distilkit.errors import DistilkitError
-
-    if value is None:
-        return
-    for v in value if isinstance(value, tuple | list) else (value,):
-        if v < low or (high is not None and v > high):
-            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-            shown = " ".join(map(str, value)) if isinstance(value, tuple | list) else value
-            raise DistilkitError(f"{flag} {shown}: expected {bound}")
 
 
 Threads = Annotated[
@@ -81,19 +61,79 @@ Threads = Annotated[
 NOT_REPLAYED = ("config", "out", "exist_ok", "resume")  # a rerun from config.yaml makes a new run of its own
 
 
+CONFIG_MAX_BYTES = 1_000_000  # option files are a few lines; anything bigger is a wrong path, not a config
+CONFIG_MAX_VALUES = 10_000  # values after expanding YAML aliases: a "billion laughs" file expands to 10^9
+CONFIG_MAX_DEPTH = 50  # option values are scalars and short lists; deeper is not an option file
+
+
 def _fail(message: str):
     typer.secho(f"error: {message}", fg="red", err=True)
     raise typer.Exit(1)
 
 
-def read_config(path: Path) -> dict:
-    """A YAML (or JSON, which YAML reads) mapping of option names to values."""
+def _config_loader():
+    """yaml's SafeLoader with bounds checked while composing, before anything is built or walked: the number of
+    values once aliases are expanded (nine aliases of nine aliases ... are 10^9 values to whatever walks them)
+    and the nesting depth (20,000 nested lists exhaust the recursion limit)."""
     import yaml
 
+    from distilkit.errors import DistilkitError
+
+    class BoundedLoader(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent, index):
+            self.depth += 1
+            try:
+                if self.depth > CONFIG_MAX_DEPTH:
+                    raise DistilkitError(f"nested more than {CONFIG_MAX_DEPTH} levels deep")
+                node = super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+            weights = self.__dict__.setdefault("weights", {})  # id(node) -> its values, aliases expanded
+            if id(node) not in weights:  # an alias returns its anchor's node, already weighed
+                children = node.value if isinstance(node, yaml.SequenceNode) else ()
+                if isinstance(node, yaml.MappingNode):
+                    children = [n for pair in node.value for n in pair]
+                weights[id(node)] = 1 + sum(weights[id(c)] for c in children)
+            if weights[id(node)] > CONFIG_MAX_VALUES:
+                raise DistilkitError(f"expands to more than {CONFIG_MAX_VALUES:,} values (YAML aliases?)")
+            return node
+
+    return BoundedLoader
+
+
+def read_config(path: Path) -> dict:
+    """A YAML (or JSON, which YAML reads) mapping of option names to values. What is not a small regular file
+    is refused before it is opened for reading (a directory, a FIFO that never ends, /dev/zero)."""
+    import stat
+
+    import yaml
+
+    from distilkit.errors import DistilkitError
+
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        st = Path(path).stat()
     except FileNotFoundError:
         _fail(f"--config {path}: file not found")
+    except OSError as e:
+        _fail(f"--config {path}: cannot read it ({e.strerror})")
+    if stat.S_ISDIR(st.st_mode):
+        _fail(f"--config {path}: is a folder; give the YAML file in it (a run's config.yaml)")
+    if not stat.S_ISREG(st.st_mode):
+        _fail(f"--config {path}: not a regular file (a pipe or device?); give a YAML file")
+    if st.st_size > CONFIG_MAX_BYTES:
+        _fail(f"--config {path}: {st.st_size:,} bytes, more than an option file's {CONFIG_MAX_BYTES:,}; wrong file?")
+    try:
+        with open(path, "rb") as f:
+            text = f.read(CONFIG_MAX_BYTES + 1).decode()  # bounded even if it grew since stat
+        data = yaml.load(text, Loader=_config_loader())  # noqa: S506 - a SafeLoader subclass
+    except DistilkitError as e:
+        _fail(f"--config {path}: {e}")
+    except RecursionError:
+        _fail(f"--config {path}: nested too deeply")
+    except OSError as e:
+        _fail(f"--config {path}: cannot read it ({e.strerror})")
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         _fail(f"--config {path}: not valid YAML or JSON ({e.__class__.__name__})")
     if data is None:
@@ -105,7 +145,19 @@ def read_config(path: Path) -> dict:
 
 def load_config(ctx: typer.Context, value: Path | None) -> Path | None:
     """--config FILE: its values become the command's defaults, so flags on the command line override them;
-    an unknown key or a value of the wrong type is one line naming the key."""
+    an unknown key or a value of the wrong type is one line naming the key. This runs in a Click callback,
+    before the command's wrapper: anything unexpected goes through the same boundary."""
+    from distilkit.utils.boundary import fail, is_cli_flow
+
+    try:
+        return _load_config(ctx, value)
+    except Exception as e:
+        if is_cli_flow(e):
+            raise
+        raise typer.Exit(fail(e)) from None
+
+
+def _load_config(ctx: typer.Context, value: Path | None) -> Path | None:
     from distilkit.utils.files import command_path
 
     command_path.set(ctx.command_path)  # called for every run (value or not): what config.yaml will name
@@ -151,16 +203,25 @@ def replayable(params: dict) -> dict:
 
 
 def user_errors(fn):
-    """Every command's wrapper: a DistilkitError becomes one clear line on stderr and exit code 1 (no
-    traceback); commands with options also get --config, and the values each run used are handed to the run
+    """Every command's wrapper: any exception becomes one line on stderr and a non-zero exit (no traceback;
+    utils.boundary classifies it: 1 for errors, 130 for Ctrl-C, 143 for SIGTERM, an unexpected one with a crash
+    log); commands with options also get --config, and the values each run used are handed to the run
     directory (config.yaml); and --threads, set before the command runs (utils.device.set_threads)."""
     import inspect
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from distilkit.errors import DistilkitError, one_line
-        from distilkit.utils.files import command_path, discard_unused_run_dirs, invocation, made_run_dirs
+        from distilkit.utils.boundary import fail, flush_stdout, is_cli_flow
+        from distilkit.utils.files import (
+            command_path,
+            discard_unused_run_dirs,
+            invocation,
+            made_run_dirs,
+            start_guard,
+            write_guard,
+        )
 
+        guard = start_guard(kwargs)  # the never-overwrite check of every file this command writes
         kwargs.pop("config", None)
         threads = kwargs.pop("threads", None)
         token = invocation.set((command_path.get(), replayable({**kwargs, "threads": threads})))
@@ -170,22 +231,21 @@ def user_errors(fn):
                 from distilkit.utils.device import set_threads
 
                 set_threads(threads, reserved=kwargs.get("workers") or 0)
-            return fn(*args, **kwargs)
-        except DistilkitError as e:
+            from distilkit.schema import check_options
+
+            check_options({**kwargs, "threads": threads})  # every numeric option, one schema (schema.py)
+            result = fn(*args, **kwargs)
+            flush_stdout()  # a full disk or closed pipe behind stdout is reported here, not at interpreter exit
+            return result
+        except (Exception, KeyboardInterrupt) as e:  # the one boundary: every error is one line (utils.boundary)
+            if is_cli_flow(e):
+                raise
             discard_unused_run_dirs()
-            typer.secho(f"error: {one_line(e)}", fg="red", err=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            discard_unused_run_dirs()
-            typer.secho("interrupted", fg="red", err=True)
-            raise typer.Exit(130) from None
-        except MemoryError:
-            discard_unused_run_dirs()
-            typer.secho("error: out of memory; lower --batch or --imgsz", fg="red", err=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(fail(e, kwargs)) from None
         finally:
             made_run_dirs.reset(made)
             invocation.reset(token)
+            write_guard.reset(guard)
 
     sig = inspect.signature(fn, eval_str=True)  # the annotations themselves: Typer reads the signature we set
     injected = bool(sig.parameters) and "config" not in sig.parameters

@@ -29,6 +29,28 @@ from distilkit.cli.options import (
     user_errors,
 )
 
+RESUME_TAKES = {"resume", "device", "threads"}  # --resume continues the recorded experiment; these only say where
+
+
+def resume_alone() -> None:
+    """Refuse options given beside --resume (on the command line or through --config): the run continues as its
+    args.json records it, so they would be dropped without a word. Where each value came from is the click
+    context's parameter source (typer >= 0.20 runs its own copy of click, whose context that is)."""
+    from distilkit.errors import DistilkitError
+
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click import get_current_context
+    ctx = get_current_context(silent=True)
+    if ctx is None:  # called from Python, not from the command line: nothing was given beside resume
+        return
+    given = [p for p in ctx.command.params if p.name not in RESUME_TAKES and p.name != "config"]
+    named = [p.opts[0] for p in given if getattr(ctx.get_parameter_source(p.name), "name", "DEFAULT") != "DEFAULT"]
+    if named:
+        raise DistilkitError(f"--resume continues the run as its args.json records it; drop {', '.join(named)} "
+                             "(or start a new run without --resume)")  # fmt: skip
+
 
 @user_errors
 def train_teacher(
@@ -50,7 +72,9 @@ def train_teacher(
     schedule: Annotated[
         str, typer.Option("--schedule", help="poly, cosine, step or constant (after warm-up).")
     ] = "poly",
-    warmup: Annotated[int, typer.Option("--warmup", help="Linear warm-up iterations.")] = 100,
+    warmup: Annotated[
+        int, typer.Option("--warmup", help="Linear warm-up iterations (the engine caps it at half the run).")
+    ] = 100,
     grad_clip: Annotated[float | None, typer.Option("--grad-clip", help="Max gradient norm.")] = None,
     val_every: Annotated[int, typer.Option("--val-every", help="Evaluate and save every N iterations.")] = 250,
     val_limit: ValLimit = None,
@@ -91,12 +115,14 @@ def train_teacher(
     from distilkit.engine.trainer import run_training
 
     cfg = None
-    if resume is None:
+    if resume is not None:
+        resume_alone()
+    else:
         cfg = TrainConfig(
             command="train-teacher", method="supervised", data=data, val_data=val_data, val_split=val_split,
             data_root=str(data_root) if data_root else None, model=model, pretrained=pretrained,
             imgsz=tuple(imgsz) if imgsz else None, batch=batch, iters=iters, optimizer=optimizer, lr=lr,
-            head_lr_mult=head_lr_mult, weight_decay=weight_decay, schedule=schedule, warmup=min(warmup, iters // 2),
+            head_lr_mult=head_lr_mult, weight_decay=weight_decay, schedule=schedule, warmup=warmup,
             grad_clip=grad_clip, amp=amp, val_every=val_every, val_limit=val_limit, train_limit=train_limit, seed=seed,
             workers=workers, skip_bad=skip_bad, device=device,
             method_args={"style": style, "style_target": style_target, "weights": str(weights) if weights else None,

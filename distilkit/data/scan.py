@@ -14,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 
 from distilkit.data.base import SegDataset
 from distilkit.errors import DistilkitError
+from distilkit.schema import SCAN_CACHE
 from distilkit.utils.console import warn
 
 SHOWN = 3  # bad samples named in the error line
@@ -67,7 +68,9 @@ def preflight(dataset: SegDataset) -> None:
     cache_file = cache_dir() / f"scan-{hashlib.sha1(root.encode()).hexdigest()[:16]}.json"
     try:
         cache = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
-    except (OSError, json.JSONDecodeError):
+        SCAN_CACHE.validate_python(cache)  # entries of another shape must not pass for scanned files
+    except (OSError, ValueError, RecursionError):  # JSONDecodeError and pydantic's ValidationError are ValueErrors
+        warn(f"scan cache {cache_file} is damaged; discarded, the data is scanned again")
         cache = {}  # a damaged cache is only a slower scan
     bad, fresh = [], {}
     for i, (image, label) in enumerate(dataset.samples):

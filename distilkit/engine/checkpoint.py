@@ -106,67 +106,42 @@ def read_meta(path: Path) -> dict:
 
 
 def validate_meta(raw: str, path: Path) -> dict:
-    """Parse and check a checkpoint's or an export's distilkit metadata, every field once, in one place: one
-    line naming the field when it is malformed (a hand-edited file, another tool's), never a traceback later."""
-
-    def bad(what: str) -> DistilkitError:
-        return DistilkitError(f"{path}: malformed distilkit metadata: {what}")
+    """Parse and check a checkpoint's or an export's distilkit metadata against its schema (distilkit/schema.py:
+    types, finite mean and std in a sane range, unique class names, palette of bytes, an `arch` of known builder
+    arguments only), in one place: one line naming the field when it is malformed (a hand-edited file, another
+    tool's), never a traceback or a wrong score later."""
+    from distilkit.schema import check_meta
 
     try:
         meta = json.loads(raw)
-    except (json.JSONDecodeError, TypeError):
-        raise bad("not valid JSON") from None
-    if not isinstance(meta, dict):
-        raise bad("not a JSON object")
-    if isinstance(meta.get("format_version", 0), int) and meta.get("format_version", 0) > FORMAT_VERSION:
-        raise DistilkitError(f"{path} was written by a newer distilkit ({meta.get('distilkit_version')}); upgrade")
-
-    def integer(v) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    def number(v) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool)
-
-    arch = meta.get("arch")
-    if not isinstance(arch, dict) or not isinstance(arch.get("name"), str):
-        raise bad("'arch' must be an object with a model 'name'")
-    n = meta.get("num_classes")
-    if not integer(n) or n < 1:
-        raise bad(f"'num_classes' must be a positive integer, not {n!r}")
-    if arch.get("num_classes", n) != n:
-        raise bad(f"'num_classes' {n} disagrees with the model head's {arch.get('num_classes')}")
-    names = meta.get("class_names")
-    if not isinstance(names, list) or len(names) != n or not all(isinstance(c, str) for c in names):
-        raise bad(f"'class_names' must be a list of {n} names")
-    palette = meta.get("palette")
-    if (
-        not isinstance(palette, list)
-        or len(palette) != n
-        or not all(
-            isinstance(c, list) and len(c) == 3 and all(integer(v) and 0 <= v <= 255 for v in c) for c in palette
-        )
-    ):
-        raise bad(f"'palette' must be {n} [r, g, b] colours of 0..255")
-    ignore = meta.get("ignore_index")
-    if not integer(ignore) or 0 <= ignore < n:
-        raise bad(f"'ignore_index' must be an integer that is not a class id, not {ignore!r}")
-    eval_classes = meta.get("eval_classes")
-    if eval_classes is not None and not (
-        isinstance(eval_classes, list) and all(integer(c) and 0 <= c < n for c in eval_classes)
-    ):
-        raise bad(f"'eval_classes' must be null or class ids below {n}")
-    size = meta.get("imgsz")
-    if not (isinstance(size, list) and len(size) == 2 and all(integer(v) and v >= 1 for v in size)):
-        raise bad("'imgsz' must be two positive integers")
-    for key in ("mean", "std"):
-        v = meta.get(key)
-        if not (isinstance(v, list) and len(v) == 3 and all(number(x) for x in v)) or (
-            key == "std" and any(x <= 0 for x in v)
-        ):
-            raise bad(f"'{key}' must be three numbers" + (" above 0" if key == "std" else ""))
-    if not isinstance(meta.get("dataset"), str):
-        raise bad("'dataset' must be a name")
+    except (json.JSONDecodeError, TypeError, RecursionError):
+        raise DistilkitError(f"{path}: malformed distilkit metadata: not valid JSON") from None
+    try:
+        check_meta(meta)
+    except ValueError as e:
+        if str(e).startswith("written by a newer"):
+            raise DistilkitError(f"{path} was {e}") from None
+        raise DistilkitError(f"{path}: malformed distilkit metadata: {e}") from None
     return meta
+
+
+def builder_args(path: Path, arch: dict) -> tuple[str, dict]:
+    """The model name and the arguments a file may pass to its builder: those of the builder's own signature
+    (never `pretrained`, a path or an encoder name: a forged file must not open a path or reach a hub)."""
+    import inspect
+
+    from distilkit.models.registry import _MODELS
+
+    arch = dict(arch)
+    name, n = arch.pop("name"), arch.pop("num_classes", None)
+    if name not in _MODELS:
+        raise DistilkitError(f"checkpoint {path} describes a model distilkit cannot build (unknown model '{name}')")
+    own = {p for p in inspect.signature(_MODELS[name]).parameters if p not in ("num_classes", "pretrained")}
+    refused = sorted(k for k in arch if k not in own or k.startswith("_"))
+    if refused:
+        raise DistilkitError(f"checkpoint {path} describes a model distilkit cannot build ('{name}' takes no "
+                             f"argument {', '.join(map(repr, refused))} from a file)")  # fmt: skip
+    return name, {"num_classes": n, **arch}
 
 
 def load_model(path: Path, device: torch.device | str = "cpu"):
@@ -176,13 +151,14 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
     from distilkit.models import create_model
 
     meta = read_meta(path)
+    name, arch = builder_args(path, meta["arch"])
+    arch["num_classes"] = arch["num_classes"] or meta["num_classes"]
     try:
-        arch = dict(meta["arch"])
         # the architecture's random init is overwritten below: drawn from a forked RNG, so loading a teacher
         # leaves the caller's RNG where it was and a student created next starts from the same weights as in
         # a run without that teacher (distillation arms paired with the student alone at the same seed)
         with torch.random.fork_rng(devices=[]):
-            model = create_model(arch.pop("name"), **arch)
+            model = create_model(name, **arch)
     except (KeyError, TypeError, ValueError) as e:  # metadata from another tool or a hand-edited file
         raise DistilkitError(f"checkpoint {path} describes a model distilkit cannot build ({e})") from None
     try:
@@ -192,6 +168,13 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
     own = model.state_dict()
     missing, unexpected = own.keys() - state.keys(), state.keys() - own.keys()
     reshaped = [k for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
+    # an integer or boolean tensor where the model holds floats would be cast to garbage weights on load
+    retyped = [k for k in own.keys() & state.keys() if own[k].is_floating_point() != state[k].is_floating_point()]
+    if retyped:
+        raise DistilkitError(
+            f"checkpoint {path} holds {state[retyped[0]].dtype} tensors where the model has floating point "
+            f"weights ({len(retyped)}, e.g. {retyped[0]}): not model weights"
+        )
     if missing or unexpected or reshaped:
         raise DistilkitError(
             f"checkpoint {path} does not fit architecture '{meta['arch']['name']}' "
@@ -206,10 +189,19 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
     return model.to(device).eval(), meta
 
 
-def check_num_classes(meta: dict, num_classes: int, what: str) -> None:
-    """Refuse a checkpoint (named by `what`, e.g. '--teacher X') that predicts another label space."""
-    if meta["num_classes"] != num_classes:
-        raise DistilkitError(f"{what} predicts {meta['num_classes']} classes, but the data has {num_classes}")
+def show_names(names) -> str:
+    """A class list in one line: the first and last few of a long one."""
+    names = list(names)
+    shown = names if len(names) <= 8 else [*names[:5], "...", *names[-2:]]
+    return f"{len(names)} classes [{', '.join(shown)}]"
+
+
+def check_label_space(meta: dict, class_names, what: str) -> None:
+    """Refuse a checkpoint (named by `what`, e.g. '--teacher X') that predicts another label space: the same
+    class names in the same order, not merely as many (another data set's 11 classes are not CamVid's)."""
+    if list(meta["class_names"]) != list(class_names):
+        raise DistilkitError(f"{what} predicts {show_names(meta['class_names'])}, but the data has "
+                             f"{show_names(class_names)}: a model of another label space")  # fmt: skip
 
 
 def save_state(path: Path, state: dict) -> None:
@@ -217,10 +209,23 @@ def save_state(path: Path, state: dict) -> None:
 
 
 def load_state(path: Path) -> dict:
+    """The training state for --resume, its top level checked against its schema (distilkit/schema.py)."""
+    from pydantic import ValidationError
+
+    from distilkit.schema import ResumeState
+
     path = Path(path)
     if not path.is_file():
         raise DistilkitError(f"no training state to resume at {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zips, foreign pickles refused by the safe unpickler, ...
         raise DistilkitError(f"cannot resume from {path}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+    try:
+        ResumeState.model_validate(state)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(map(str, err["loc"])) or "the top level"
+        raise DistilkitError(f"cannot resume from {path}: not a distilkit training state ('{where}': "
+                             f"{err['msg'].lower()})") from None  # fmt: skip
+    return state

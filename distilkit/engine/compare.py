@@ -14,6 +14,7 @@ from pathlib import Path
 
 from distilkit.engine.checkpoint import read_meta
 from distilkit.engine.config import TrainConfig, same_experiment
+from distilkit.utils.files import atomic_write
 
 ALONE = "alone"  # the arm every other is measured against: the student trained alone (train-teacher's engine)
 
@@ -70,8 +71,25 @@ def run_arm(arm: Arm, reuse: bool = True) -> dict:
         from distilkit.utils.files import write_json
 
         write_json(arm.run_dir / "arm.json", row)
-    row = json.loads((arm.run_dir / "arm.json").read_text())
+    row = read_arm(arm.run_dir / "arm.json")
     return {"arm": arm.name, "seed": arm.seed, **row, "checkpoint": str(arm.run_dir / "weights" / "last.safetensors")}
+
+
+def read_arm(path: Path) -> dict:
+    """An arm's recorded result, checked against its schema (distilkit/schema.py) before it is averaged."""
+    from pydantic import ValidationError
+
+    from distilkit.errors import DistilkitError
+    from distilkit.schema import ArmResult
+
+    try:
+        row = json.loads(path.read_text())
+        ArmResult.model_validate(row)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as e:
+        what = f"'{'.'.join(map(str, e.errors()[0]['loc']))}' {e.errors()[0]['msg'].lower()}" if isinstance(
+            e, ValidationError) else "not valid JSON"  # fmt: skip
+        raise DistilkitError(f"{path}: malformed arm result ({what}); delete it, or rerun with --no-reuse") from None
+    return row
 
 
 def summarise(rows: list[dict], order: list[str] | None = None) -> list[dict]:
@@ -118,7 +136,6 @@ def plot(summary: list[dict], path: Path, title: str, line: float | None = None,
     ax.set_ylabel("val mIoU (%)")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
     plt.close(fig)
     return path

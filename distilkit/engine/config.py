@@ -8,15 +8,6 @@ from pathlib import Path
 
 from distilkit.errors import DistilkitError
 
-INT_MINIMA = {"batch": 1, "iters": 1, "warmup": 0, "val_every": 1, "val_limit": 1, "train_limit": 1, "log_every": 1,
-              "seed": 0, "workers": 0}  # fmt: skip
-FLOAT_RANGES = {  # name: (low, high, low excluded)
-    "lr": (0.0, float("inf"), True), "head_lr_mult": (0.0, float("inf"), True),
-    "weight_decay": (0.0, float("inf"), False), "momentum": (0.0, 1.0, False), "power": (0.0, float("inf"), True),
-    "grad_clip": (0.0, float("inf"), True),
-}  # fmt: skip
-OPTIONAL = {"val_limit", "train_limit", "grad_clip"}
-
 
 @dataclass
 class TrainConfig:
@@ -57,35 +48,17 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Every number in range and of its type, checked once here before anything is created: one line
-        naming the option otherwise (a bad flag, or a hand-edited args.json)."""
+        """Every field against the one schema (distilkit/schema.py: types, ranges on both sides, enumerations,
+        the method's arguments, rules across fields), before anything is created: one line naming the option
+        otherwise, whether it came from a flag, --config, a hand-edited args.json or the Python API."""
+        from distilkit.schema import check_train_settings
 
-        def flag(name: str) -> str:
-            return "--" + name.replace("_", "-")
-
-        for name, low in INT_MINIMA.items():
-            value = getattr(self, name)
-            if name in OPTIONAL and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise DistilkitError(f"{flag(name)} {value}: expected an integer >= {low}")
-        for name, (low, high, open_low) in FLOAT_RANGES.items():
-            value = getattr(self, name)
-            if name in OPTIONAL and value is None:
-                continue
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and value <= high
-            ok = ok and (value > low if open_low else value >= low)
-            if not ok:
-                bound = f"> {low}" if open_low else f">= {low}"
-                raise DistilkitError(f"{flag(name)} {value}: expected a number {bound}" + (
-                    f" and <= {high}" if high != float("inf") else ""))  # fmt: skip
-        size = self.imgsz
-        if size is not None and not (
-            len(size) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)
-        ):
-            raise DistilkitError(f"--imgsz {' '.join(map(str, size))}: expected two positive integers H W")
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        if isinstance(values["imgsz"], tuple):
+            values["imgsz"] = list(values["imgsz"])
         if not isinstance(self.method_args, dict) or not isinstance(self.model_args, dict):
             raise DistilkitError("method_args and model_args must be JSON objects (a hand-edited args.json?)")
+        check_train_settings(values)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -101,7 +74,12 @@ class TrainConfig:
         if not isinstance(raw, dict):
             raise DistilkitError(f"cannot read {path}: expected a JSON object of training settings")
         known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in raw.items() if k in known}
+        unknown = sorted(k for k in raw if k not in known)
+        if unknown:
+            from distilkit.schema import nearest
+
+            raise DistilkitError(f"cannot read {path}: unknown setting '{unknown[0]}'{nearest(unknown[0], known)}")
+        values = dict(raw)
         if isinstance(values.get("imgsz"), list):
             values["imgsz"] = tuple(values["imgsz"])
         return cls(**values)

@@ -16,7 +16,7 @@ from distilkit.engine.checkpoint import FORMAT
 from distilkit.engine.inference import class_map
 from distilkit.engine.predictor import OPENVINO_KEY, OnnxModel, import_openvino, load_backend
 from distilkit.errors import DistilkitError
-from distilkit.utils.files import atomic_write
+from distilkit.utils.files import WriteGuard, atomic_write, write_guard
 
 AXES = {0: "batch", 2: "height", 3: "width"}
 
@@ -82,8 +82,11 @@ def real_image(meta: dict, data: str | None, data_root) -> np.ndarray:
     """A real input for verification: the first image of `data` (or the checkpoint's dataset), else a
     generated street scene when that dataset's files are not at hand."""
     from distilkit.data import build_dataset
+    from distilkit.data.registry import dataset_names
     from distilkit.data.synth import GAME, generate
 
+    if data is not None and data not in dataset_names():  # a typo must not verify on a generated scene instead
+        raise DistilkitError(f"--data {data}: unknown dataset; known: {', '.join(dataset_names())}")
     for name in [n for n in (data, meta.get("val_data"), meta.get("dataset")) if n]:
         try:
             return build_dataset(name, "val", data_root).load(0)[0]
@@ -130,8 +133,11 @@ def export_and_verify(
     model, meta = load_model(weights, "cpu")
     ext = FORMATS[fmt]
     path = Path(out) if out else Path(weights).with_suffix(ext if precision == "fp32" else f".{precision}{ext}")
-    if path.exists() and not exist_ok:
-        raise DistilkitError(f"{path} exists; pass --out PATH or --exist-ok to replace it")
+    # every file of the export (an IR's .bin too) claimed before any work: a refusal leaves nothing written, and
+    # never the checkpoint being exported, --exist-ok or not (outside a command: a guard of its own)
+    guard = write_guard.get() or WriteGuard(exist_ok=exist_ok)
+    guard.protect(weights)
+    guard.claim(path)
     real = real_image(meta, data, data_root)
     calib_set, check = calibration_sets(meta, calib, data_root) if precision == "int8" else (None, None)
     with tempfile.TemporaryDirectory() as tmp:  # the result reaches `path` only once it is verified

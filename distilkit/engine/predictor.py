@@ -3,6 +3,7 @@ inference path."""
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -11,10 +12,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from distilkit.data.transforms import normalize
+from distilkit.data.transforms import base_scale, normalize
 from distilkit.engine.checkpoint import FORMAT, load_model
 from distilkit.engine.inference import class_map, infer_logits
 from distilkit.errors import DistilkitError
+from distilkit.utils.limits import check_fits
 from distilkit.utils.threads import WriteBehind, prefetch
 
 
@@ -42,6 +44,27 @@ class ExportedModel:
 
     def train(self, mode: bool = True) -> ExportedModel:
         return self
+
+
+def check_graph(path: Path, inputs: list[tuple[list, str]], outputs: list[tuple[list, str]], num_classes: int) -> None:
+    """An exported graph's signature against its metadata: one float image input N x 3 x H x W and one float
+    output N x num_classes x H x W (dims None when dynamic); anything else would be evaluated as garbage."""
+
+    def shown(shape: list) -> str:
+        return "x".join("?" if d is None else str(d) for d in shape)
+
+    def bad(what: str) -> DistilkitError:
+        return DistilkitError(f"{path}: the exported graph {what}; re-export it with `distilkit export-onnx`")
+
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise bad(f"has {len(inputs)} inputs and {len(outputs)} outputs, not one image in and one score map out")
+    (shape, dtype), (out_shape, out_dtype) = inputs[0], outputs[0]
+    if len(shape) != 4 or shape[1] not in (None, 3) or dtype not in ("float32", "float16"):
+        raise bad(f"takes a {dtype} {shown(shape)} input, not a float N x 3 x H x W image")
+    if len(out_shape) != 4 or out_dtype not in ("float32", "float16"):
+        raise bad(f"gives a {out_dtype} {shown(out_shape)} output, not float N x classes x H x W scores")
+    if out_shape[1] not in (None, num_classes):
+        raise bad(f"gives {out_shape[1]} score channels, but its metadata names {num_classes} classes")
 
 
 def _distilkit_meta(raw: str | None, path: Path, kind: str) -> dict:
@@ -73,9 +96,15 @@ class OnnxModel(ExportedModel):
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as e:  # onnxruntime raises its own error types for invalid or foreign files
             raise DistilkitError(f"cannot load ONNX model {path}: {str(e).splitlines()[0]}") from None
+        self.meta = _distilkit_meta(self.session.get_modelmeta().custom_metadata_map.get(FORMAT), path, "ONNX")
+        types = {"tensor(float)": "float32", "tensor(float16)": "float16"}
+
+        def sig(args) -> list[tuple[list, str]]:
+            return [([d if isinstance(d, int) else None for d in a.shape], types.get(a.type, a.type)) for a in args]
+
+        check_graph(path, sig(self.session.get_inputs()), sig(self.session.get_outputs()), self.meta["num_classes"])
         self.input = self.session.get_inputs()[0].name
         self.static = [d if isinstance(d, int) else None for d in self.session.get_inputs()[0].shape]
-        self.meta = _distilkit_meta(self.session.get_modelmeta().custom_metadata_map.get(FORMAT), path, "ONNX")
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input: x})[0]
@@ -106,6 +135,19 @@ class OpenVinoModel(ExportedModel):
             raise DistilkitError(f"cannot load OpenVINO model {path}: {str(e).strip().splitlines()[0]}") from None
         raw = model.get_rt_info(OPENVINO_KEY).astype(str) if model.has_rt_info(OPENVINO_KEY) else None
         self.meta = _distilkit_meta(raw, path, "OpenVINO")
+        types = {"f32": "float32", "f16": "float16"}
+
+        def sig(ports) -> list[tuple[list, str]]:
+            def dims(p) -> list:  # an unknown rank: no dims, refused as not rank 4
+                return (
+                    [d.get_length() if d.is_static else None for d in p.partial_shape]
+                    if p.partial_shape.rank.is_static
+                    else []
+                )
+
+            return [(dims(p), types.get(p.get_element_type().get_type_name(), "other")) for p in ports]
+
+        check_graph(path, sig(model.inputs), sig(model.outputs), self.meta["num_classes"])
         shape = model.inputs[0].partial_shape
         self.static = [d.get_length() if d.is_static else None for d in shape]
         # f32 arithmetic: on CPUs with bf16 units OpenVINO would otherwise run an fp32 IR in bf16 (its default)
@@ -145,10 +187,20 @@ class Predictor:
         self.imgsz = tuple(meta["imgsz"])
         self.palette = np.asarray(meta["palette"], dtype=np.float32)
 
+    def check_fits(self, frames: list[np.ndarray]) -> None:
+        """Refuse frames whose size, scaled to cover the model's input size, cannot fit in memory (a 1x10000
+        image scales to 512x5120000), before any work on them."""
+        h, w = frames[0].shape[:2]
+        s = base_scale(h, w, self.imgsz)
+        sh, sw = max(1, round(h * s)), max(1, round(w * s))
+        check_fits(len(frames), sh, sw, training=False, what=f"an image of {h}x{w} (scaled to {sh}x{sw}) x --batch "
+                   f"{len(frames)}", advice="crop or resize the image to a usual aspect ratio")  # fmt: skip
+
     @torch.no_grad()
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         if len({f.shape for f in frames}) > 1:
             return [label for f in frames for label in self([f])]
+        self.check_fits(frames)
         # NCHW in memory before any arithmetic: a permuted (channels-last) batch made the resize 4x slower
         x = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2).contiguous().float().div_(255)
         x = normalize(x, self.meta["mean"], self.meta["std"])
@@ -192,6 +244,7 @@ def run_predict(
     from distilkit.engine.sources import (
         VideoWriter,
         colour_mask,
+        input_folders,
         output_names,
         overlay,
         read_images,
@@ -199,7 +252,7 @@ def run_predict(
         video_frames,
     )
     from distilkit.utils.console import err_console
-    from distilkit.utils.files import atomic_write, write_json
+    from distilkit.utils.files import atomic_write, expect, protect, write_json
     from distilkit.utils.progress import progress_bar
 
     if backend not in ("torch", "onnx"):
@@ -209,6 +262,7 @@ def run_predict(
         weights = resolve_weights(None, "**/weights/best.onnx" if backend == "onnx" else "**/weights/best.safetensors")
     elif backend == "onnx" and Path(weights).suffix != ".onnx":
         raise DistilkitError(f"--backend onnx needs an .onnx file (export one: distilkit export-onnx {weights})")
+    protect(weights, *src.paths, *input_folders(source, src))  # never written over, --exist-ok or not
     model, meta = load_backend(weights, device, half)
     predictor = Predictor(model, meta, device, mode, half)
     video = src.kind == "video"
@@ -219,14 +273,25 @@ def run_predict(
     else:
         names = dict(zip(src.paths, output_names(src.paths), strict=True))
         count, items = len(src.paths), ((names[p], image) for p, image in read_images(src.paths))
+    sources = {name: str(path) for path, name in names.items()} if not video else {}
     chunks = batched(items, batch)
     first = next(chunks, None)  # a bad first image or an empty video fails here, before any output exists
     if first is None:
         raise DistilkitError(f"video {src.paths[0]} has no frames")
+    for same_size in ([f] for f in first) if len({f[1].shape for f in first}) > 1 else [first]:
+        predictor.check_fits([image for _, image in same_size])  # before the run directory exists
     masks_on = save_mask if save_mask is not None else not video
+    overlays_on = save_overlay and not video
+    # every output name reserved before the run directory holds anything: a refusal leaves nothing written
+    expect(
+        "predictions.json",
+        *([f"{src.paths[0].stem}.mp4"] if video else []),
+        *(f"masks/{n}.png" for n in sources if masks_on),
+        *(f"overlays/{n}.jpg" for n in sources if overlays_on),
+    )
     run_dir = make_run_dir()
     err_console.print(f"predicting with {weights} into {run_dir}")
-    for sub, on in (("masks", masks_on), ("overlays", save_overlay and not video)):
+    for sub, on in (("masks", masks_on), ("overlays", overlays_on)):
         if on:
             (run_dir / sub).mkdir(exist_ok=True)
     outputs: list[dict] = []
@@ -236,7 +301,7 @@ def run_predict(
     def save(chunk: list, labels: list) -> None:
         """Masks, overlays and video frames of one batch (runs behind inference, in order)."""
         for (name, image), label in zip(chunk, labels, strict=True):
-            entry = {"name": name}
+            entry = {"source": sources.get(name, str(src.paths[0])), "name": name}
             if masks_on:
                 entry["mask"] = str(run_dir / "masks" / f"{name}.png")
                 mask = colour_mask(label, meta["palette"])
@@ -251,23 +316,38 @@ def run_predict(
                     blend = Image.fromarray(overlay(image, label, predictor.palette, alpha))
                     atomic_write(Path(entry["overlay"]), lambda p, b=blend: b.save(p, format="JPEG", quality=92))
                 outputs.append(entry)
+            written[0] += 1
 
-    done, writer = 0, WriteBehind(depth=2)
+    def finish(interrupted: bool = False) -> dict:
+        """predictions.json: each source with its outputs; after an interruption, those written so far."""
+        summary = {"weights": str(weights), "source": source, "kind": src.kind, "count": written[0],
+                   "outputs": outputs, **({"interrupted": True} if interrupted else {})}  # fmt: skip
+        if video:
+            summary.update(video=str(out_video), fps=float(rate))
+        write_json(run_dir / "predictions.json", summary)
+        return summary
+
+    written, writer = [0], WriteBehind(depth=2)
     try:
         with progress_bar() as bar:
             task = bar.add_task(src.paths[0].name if video else "predict", total=count or None,
                                 unit="frame" if video else "img")  # fmt: skip
             for chunk in itertools.chain([first], prefetch(chunks, depth=2)):
-                writer.submit(save, chunk, predictor([im for _, im in chunk]))
-                done += len(chunk)
+                # the writer's thread sees this command's write guard (a thread starts with an empty context)
+                writer.submit(contextvars.copy_context().run, save, chunk, predictor([im for _, im in chunk]))
                 bar.advance(task, len(chunk))
             writer.drain()
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (made one by the CLI): keep a record of what was written
+        try:
+            writer.close()
+        finally:
+            if video_out:
+                video_out[0].close()
+                video_out.clear()
+            finish(interrupted=True)
+        raise
     finally:
         writer.close()
         if video_out:
             video_out[0].close()
-    summary = {"weights": str(weights), "source": source, "kind": src.kind, "count": done, "outputs": outputs}
-    if video:
-        summary.update(video=str(out_video), fps=float(rate))
-    write_json(run_dir / "predictions.json", summary)
-    return {**summary, "run_dir": str(run_dir)}
+    return {**finish(), "run_dir": str(run_dir)}

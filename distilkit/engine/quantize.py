@@ -19,6 +19,7 @@ import torch
 from distilkit.data.transforms import base_scale, normalize, resize_image, to_tensor
 from distilkit.engine.checkpoint import FORMAT
 from distilkit.errors import DistilkitError
+from distilkit.utils.files import claim
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
@@ -71,10 +72,12 @@ def submodules(names: list[str], head: str) -> tuple[str, list[str]]:
 
 def calibration_inputs(meta: dict, dataset, n: int, seed: int, input_hw: tuple[int, int]) -> list[np.ndarray]:
     """`n` seeded images of `dataset`, normalised with the model's mean/std, resized to the export's input."""
-    if dataset.info.num_classes != meta["num_classes"] or list(dataset.info.class_names) != meta["class_names"]:
+    if list(dataset.info.class_names) != list(meta["class_names"]):  # the same names in order, not as many
+        from distilkit.engine.checkpoint import show_names
+
         raise DistilkitError(
-            f"calibration set '{dataset.info.name}' has another label space ({dataset.info.num_classes} classes) "
-            f"than the model ({meta['num_classes']}: {meta['dataset']}); calibrate on the model's own data"
+            f"calibration set '{dataset.info.name}' has {show_names(dataset.info.class_names)}, the model "
+            f"({meta['dataset']}) {show_names(meta['class_names'])}; calibrate on the model's own data"
         )
     if n < 1:
         raise DistilkitError(f"--calib-images {n}: at least 1 image is needed")
@@ -120,6 +123,7 @@ def quantize_int8(
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    claim(dst)
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}  # fmt: skip
 
@@ -155,6 +159,7 @@ def convert_fp16(src: Path, dst: Path, meta: dict) -> None:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
+    claim(dst)
     proto = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
     onnx.save(proto, str(dst))
     _with_meta(dst, meta)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from distilkit.utils.console import console
+from distilkit.utils.console import console, styled
 from distilkit.utils.files import atomic_write, write_json
 
 
@@ -25,7 +25,7 @@ def eval_table(results: dict, title: str) -> Table:
     for name, r in results["per_class"].items():
         table.add_row(name, _pct(r["iou"]), _pct(r["acc"]), f"{r['pixels']:,}")
     table.add_section()
-    table.add_row("[bold]mIoU", f"[bold]{_pct(results['miou'])}", _pct(results["mean_acc"]), "")
+    table.add_row(styled(("mIoU", "bold")), styled((_pct(results["miou"]), "bold")), _pct(results["mean_acc"]), "")
     scored = results.get("scored")
     table.caption = (
         (
@@ -41,9 +41,10 @@ def eval_table(results: dict, title: str) -> Table:
 
 
 def report_eval(results: dict, run_dir: Path, title: str) -> None:
-    """What every command that evaluates ends with: the per-class table printed, then saved."""
-    print_table(eval_table(results, title))
+    """What every command that evaluates ends with: the results saved, then the per-class table printed (a
+    failure to print loses nothing)."""
     save_eval(results, run_dir, title)
+    print_table(eval_table(results, title))
 
 
 def save_eval(results: dict, run_dir: Path, title: str, stem: str = "results") -> None:
@@ -95,11 +96,11 @@ def compare_table(summary: list[dict], title: str) -> Table:
 
 def print_table(table: Table) -> None:
     """The table, with its title above and caption below printed as lines of their own: inside the table rich
-    wraps them to its width, mid-phrase."""
+    wraps them to its width, mid-phrase. Cells, title and caption are data: the console reads no markup."""
     title, caption = table.title, table.caption
     table.title = table.caption = None
     if title:
-        console.print(f"[bold]{title}[/]", highlight=False)
+        console.print(styled((str(title), "bold")), highlight=False)
     console.print(table)
     if caption:
         console.print(caption, style="dim", highlight=False)

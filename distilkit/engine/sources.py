@@ -49,6 +49,19 @@ def resolve_source(source: str) -> Source:
     raise DistilkitError(f"source not found: {source}")
 
 
+def input_folders(source: str, src: Source) -> list[Path]:
+    """The folders a prediction reads from, which it must never write into (utils.files.WriteGuard): a folder
+    given as the source, and the data set around any input (a folder holding images/ and masks/ up to two
+    levels above the file, images/<split>/x.png): predicting into it would write over the ground truth."""
+    folders = [Path(source)] if Path(source).is_dir() else []
+    for parent in {p.parent for p in src.paths}:
+        for d in [parent, *parent.parents][:3]:
+            if (d / "images").is_dir() and (d / "masks").is_dir():
+                folders.append(d)
+                break
+    return folders
+
+
 def expand_glob(pattern: str) -> list[Path]:
     """The files a glob names. `**` does not follow symbolic links into directories (pathlib's rule; the glob
     module follows them, and a link back to a parent made it walk the same tree over and over)."""
@@ -59,16 +72,28 @@ def expand_glob(pattern: str) -> list[Path]:
 
 
 def output_names(paths: list[Path]) -> list[str]:
-    """One unique output name per input, keeping the inputs' layout under their common folder
-    (cam1/0001.png and cam2/0001.png stay apart); inputs that differ only by extension keep it in the name
-    (x.png, x.jpg -> x_png, x_jpg)."""
+    """One output name per input, unique case-insensitively (x.png and X.PNG are one file on macOS and
+    Windows), keeping the inputs' layout under their common folder (cam1/0001.png and cam2/0001.png stay
+    apart); inputs that differ only by extension keep it in the name (x.png, x.jpg -> x_png, x_jpg). A name
+    still taken after that (a.png -> a_png beside a_png.png) gets the first free _2, _3, ... in input order."""
+    from distilkit.utils.files import name_key
+
     full = [p.absolute() for p in paths]
     base = Path(os.path.commonpath([p.parent for p in full]))
     rel = [p.relative_to(base).with_suffix("") for p in full]
-    taken = Counter(rel)
-    names = [r.parent / f"{r.name}_{p.suffix.lstrip('.').lower()}" if taken[r] > 1 else r
-             for r, p in zip(rel, full, strict=True)]  # fmt: skip
-    return [n.as_posix() for n in names]
+    stems = Counter(name_key(r.as_posix()) for r in rel)
+    wanted = [
+        (r.parent / f"{r.name}_{p.suffix.lstrip('.').lower()}" if stems[name_key(r.as_posix())] > 1 else r).as_posix()
+        for r, p in zip(rel, full, strict=True)
+    ]
+    reserved, taken, names = {name_key(w) for w in wanted}, set(), []
+    for w in wanted:
+        name, n = w, 2
+        while name_key(name) in taken or (name != w and name_key(name) in reserved):
+            name, n = f"{w}_{n}", n + 1
+        taken.add(name_key(name))
+        names.append(name)
+    return names
 
 
 def colour_mask(label: np.ndarray, palette) -> Image.Image:
@@ -119,12 +144,17 @@ def video_frames(path: Path) -> tuple[Iterator[np.ndarray], Fraction, int]:
 
 
 class VideoWriter:
-    """H.264 mp4 at the source frame rate, video only (audio is dropped)."""
+    """H.264 mp4 at the source frame rate, video only (audio is dropped). Written to a temp file beside `path`
+    and renamed over it on `close`, its path claimed first (utils.files.WriteGuard), as every other output."""
 
     def __init__(self, path: Path, rate: Fraction, width: int, height: int):
         import av
 
-        self.container = av.open(str(path), mode="w")
+        from distilkit.utils.files import claim
+
+        claim(path)
+        self.path, self.tmp = Path(path), Path(path).with_name(f".{Path(path).name}.tmp")
+        self.container = av.open(str(self.tmp), mode="w", format="mp4")
         if "libx264" in av.codecs_available:
             options = {"preset": "ultrafast", "threads": "1"}  # cheap and one thread: it runs beside the model
             self.stream = self.container.add_stream("libx264", rate=rate, options=options)
@@ -141,9 +171,14 @@ class VideoWriter:
             self.container.mux(packet)
 
     def close(self) -> None:
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
+        """Finish the file (also after an interruption: the frames so far) and move it into place."""
+        try:
+            for packet in self.stream.encode():
+                self.container.mux(packet)
+            self.container.close()
+            os.replace(self.tmp, self.path)
+        finally:
+            self.tmp.unlink(missing_ok=True)
 
 
 def read_images(paths: list[Path]) -> Iterator[tuple[Path, np.ndarray]]:

@@ -25,8 +25,9 @@ from distilkit.engine.optim import build_optimizer, build_scheduler, check_names
 from distilkit.engine.validator import autocast, evaluate
 from distilkit.errors import DistilkitError
 from distilkit.methods.base import Method
-from distilkit.utils.console import console, err_console
-from distilkit.utils.files import atomic_write
+from distilkit.utils.console import console, err_console, styled
+from distilkit.utils.files import atomic_write, own
+from distilkit.utils.limits import check_fits
 from distilkit.utils.progress import progress_bar
 
 
@@ -268,15 +269,17 @@ def run_training(
 
     if resume is not None:
         cfg, run_dir = resume_config(resume, device if device != "auto" else None, command)
+        own(run_dir)  # its checkpoints, state and metrics are this run's to rewrite (utils.files.WriteGuard)
     check_names(cfg.optimizer, cfg.schedule)
     dev = ddp.init_from_env(select_device(cfg.device))
     seed_everything(cfg.seed)
     method = build_method(cfg)
+    check_fits(cfg.batch, *method.imgsz, training=True)  # before the run directory and the first step
     if resume is None:
         run_dir = ddp.broadcast_object(_new_run_dir(cfg, name, out, exist_ok) if ddp.is_main() else None)
         if isinstance(run_dir, str):  # rank 0 could not make it: every rank stops with its message
             raise DistilkitError(run_dir)
-    console.print(f"run directory: [bold]{run_dir}[/]")
+    console.print(styled("run directory: ", (str(run_dir), "bold")))
     results = Trainer(cfg, method, run_dir, dev).fit(resume=resume is not None)
     ddp.barrier()
     return results, run_dir, method

@@ -38,10 +38,12 @@ def evaluate(
     limit: int | None = None,
 ) -> dict:
     """Evaluate `model` (trained in the class space `info`) on `dataset`; returns metrics and speed."""
-    if dataset.info.num_classes != info.num_classes:
+    if list(dataset.info.class_names) != list(info.class_names):  # the same names in order, not as many
+        from distilkit.engine.checkpoint import show_names
+
         raise DistilkitError(
-            f"model predicts {info.num_classes} classes but dataset '{dataset.info.name}' has "
-            f"{dataset.info.num_classes}; evaluate on data in the same label space"
+            f"model predicts {show_names(info.class_names)} but dataset '{dataset.info.name}' has "
+            f"{show_names(dataset.info.class_names)}; evaluate on data in the same label space"
         )
     if mode not in ("whole", "slide"):
         raise DistilkitError(f"--mode {mode}: expected whole or slide")

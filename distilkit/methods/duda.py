@@ -26,7 +26,7 @@ from distilkit.data.loader import EvalView, TrainView, eval_loader
 from distilkit.data.scan import preflight
 from distilkit.data.style import style_reference
 from distilkit.data.transforms import AugmentConfig
-from distilkit.engine.checkpoint import check_num_classes, load_model
+from distilkit.engine.checkpoint import check_label_space, load_model
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.ema import ModelEMA, ema_decay_schedule
 from distilkit.engine.inference import class_map, infer_logits
@@ -84,11 +84,7 @@ class DUDA(Method):
 
     def __init__(self, cfg: TrainConfig):
         super().__init__(cfg)
-        a = self.args = {**DEFAULTS, **cfg.method_args}
-        if not 0 < a["pseudo_keep"] <= 1:
-            raise DistilkitError(f"--pseudo-keep {a['pseudo_keep']}: expected a fraction in (0, 1]")
-        if a["ce_average"] not in ("valid", "all"):
-            raise DistilkitError(f"--ce-average {a['ce_average']}: expected valid or all")
+        a = self.args = {**DEFAULTS, **cfg.method_args}  # checked by the schema (distilkit/schema.py)
         self.src_root, self.tgt_root = a.get("src_root") or cfg.data_root, a.get("tgt_root") or cfg.data_root
         self.src = build_dataset(cfg.data, "train", self.src_root, cfg.skip_bad).head(cfg.train_limit)
         self.tgt = build_dataset(a["tgt"], "train", self.tgt_root, cfg.skip_bad).head(cfg.train_limit)
@@ -129,7 +125,7 @@ class DUDA(Method):
         if not path:
             return create_model(arch, n, self.cfg.pretrained, **model_args)
         model, meta = load_model(path)
-        check_num_classes(meta, n, f"--{role} {path}")
+        check_label_space(meta, self._info.class_names, f"--{role} {path}")
         return model
 
     def _feature_distance_setup(self) -> tuple[dict, list[int] | None]:

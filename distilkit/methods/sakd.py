@@ -16,15 +16,13 @@ import torch
 from distilkit.data.transforms import normalize, resize_image, to_tensor
 from distilkit.engine import distributed as ddp
 from distilkit.engine.config import TrainConfig
-from distilkit.errors import DistilkitError
 from distilkit.losses import pixel_kd
 from distilkit.methods.base import Method, build_method, register_method
+from distilkit.schema import METHOD_ARGS
 from distilkit.selection.adaptive import easiness, interrupt, interruption_rate, quality, selection_size, update_alpha
 from distilkit.selection.dpp import greedy_map, quality_diversity_kernel
 from distilkit.utils.console import err_console
 
-BASES = ("kd", "sdd", "hdl", "cwd")
-SELECTIONS = ("dpp", "random")  # random: the ablation of the DPP (a seeded uniform subset of the same size)
 DEFAULTS = dict(base="kd", selection="dpp", ratio=0.5, epochs=10, select_every=1, theta=0.9, grid=4, eta=0.5,
                 lam=0.1, gamma=0.5, difficulty_scale=0.5, difficulty_batch=32)  # fmt: skip
 
@@ -38,14 +36,11 @@ def run_length(epochs: int, k: int, global_batch: int) -> int:
 class SAKD(Method):
     def __init__(self, cfg: TrainConfig):
         super().__init__(cfg)
-        a = cfg.method_args = {**DEFAULTS, **cfg.method_args}
-        if a["base"] not in BASES:
-            raise DistilkitError(f"--base {a['base']}: expected one of {', '.join(BASES)}")
-        if a["selection"] not in SELECTIONS:
-            raise DistilkitError(f"--selection {a['selection']}: expected one of {', '.join(SELECTIONS)}")
-        if not 0 < a["ratio"] <= 1:
-            raise DistilkitError(f"--ratio {a['ratio']}: expected a fraction in (0, 1]")
-        self.base = build_method(replace(cfg, method=a["base"], method_args=dict(a)))
+        a = cfg.method_args = {**DEFAULTS, **cfg.method_args}  # checked by the schema (distilkit/schema.py)
+        base_keys = METHOD_ARGS[a["base"]].model_fields  # the base reads its own arguments, not SAKD's
+        self.base = build_method(
+            replace(cfg, method=a["base"], method_args={k: v for k, v in a.items() if k in base_keys})
+        )
         # the difficulty pass measures the base's own pixel KD: its temperature unless one is given
         a.setdefault("temperature", self.base.cfg.method_args.get("temperature", 4.0))
         self.imgsz = self.base.imgsz

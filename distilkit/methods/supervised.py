@@ -7,7 +7,7 @@ from distilkit.data.loader import TrainView
 from distilkit.data.scan import preflight
 from distilkit.data.style import style_reference
 from distilkit.data.transforms import AugmentConfig
-from distilkit.engine.checkpoint import check_num_classes, load_model
+from distilkit.engine.checkpoint import check_label_space, load_model
 from distilkit.engine.config import TrainConfig
 from distilkit.losses import cross_entropy
 from distilkit.methods.base import Method, register_method
@@ -35,7 +35,7 @@ class Supervised(Method):
         if not weights:
             return create_model(self.cfg.model, n, self.cfg.pretrained, **self.cfg.model_args)
         model, meta = load_model(weights)
-        check_num_classes(meta, n, f"--weights {weights}")
+        check_label_space(meta, self._info.class_names, f"--weights {weights}")
         return model
 
     def default_imgsz(self) -> tuple[int, int]:

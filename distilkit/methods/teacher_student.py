@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from distilkit.engine.checkpoint import check_num_classes, load_model
+from distilkit.engine.checkpoint import check_label_space, load_model
 from distilkit.engine.config import TrainConfig
 from distilkit.errors import DistilkitError
 from distilkit.losses import cross_entropy
@@ -30,7 +30,7 @@ class TeacherStudent(Supervised):
         self.teacher, self.teacher_meta = load_model(teacher)
         self.teacher.requires_grad_(False)
         super().__init__(cfg)
-        check_num_classes(self.teacher_meta, self._info.num_classes, f"--teacher {teacher}")
+        check_label_space(self.teacher_meta, self._info.class_names, f"--teacher {teacher}")
 
     def default_imgsz(self) -> tuple[int, int]:
         return tuple(self.teacher_meta["imgsz"])  # the student sees what the teacher was trained on

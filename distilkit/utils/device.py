@@ -52,13 +52,15 @@ def set_threads(threads: int | None, reserved: int = 0) -> int:
     as workers or another process run beside it (measured in docs/benchmarks.md, `benchmarks/threads.py`)."""
     import os
 
-    if threads is not None and threads < 1:
-        raise DistilkitError(f"--threads {threads}: expected >= 1")
+    from distilkit.utils.limits import thread_limit
+
+    if threads is not None and not 1 <= threads <= thread_limit():
+        raise DistilkitError(f"--threads {threads}: expected >= 1 and <= {thread_limit()} (4 per core)")
     if threads is None:
         env = os.environ.get("OMP_NUM_THREADS", "")
         local = os.environ.get("LOCAL_WORLD_SIZE", "1")
         per_process = cpu_cores() // (int(local) if local.isdigit() and int(local) > 0 else 1)
-        threads = int(env) if env.isdigit() and int(env) > 0 else max(1, per_process - reserved)
+        threads = int(env) if env.isdigit() and 0 < int(env) <= thread_limit() else max(1, per_process - reserved)
     if torch.get_num_threads() != threads:  # resizing OpenMP's pool is not free; leave an equal one alone
         torch.set_num_threads(threads)
     return threads

@@ -27,7 +27,7 @@ class RateColumn(ProgressColumn):
 
 def progress_bar(enabled: bool = True, *extra: ProgressColumn) -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),  # a description may name a file
         BarColumn(),
         MofNCompleteColumn(),
         RateColumn(),

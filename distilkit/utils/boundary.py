@@ -1,0 +1,246 @@
+"""The one error boundary every command ends in: any exception becomes one line on stderr and an exit code.
+
+`user_errors` (around each command) and `cli.main` (around the whole app, so Click callbacks such as
+--config's are covered too) both call `fail`. Classification is by the exception's type, its MRO and the
+module each class comes from, never by command, and imports no library just to classify (torch,
+onnxruntime, openvino and av stay unimported when they were not used). Anything not recognised is an
+internal error: one line naming a crash log that holds the traceback, argv and versions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import platform
+import re
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from distilkit.errors import DistilkitError, one_line
+
+# What to say for an exception raised by a library, by the top-level package its class (or a base) comes from.
+LIBRARIES: dict[str, tuple[str, str]] = {
+    "onnxruntime": ("onnxruntime", "is the .onnx file whole and made by `distilkit export-onnx`?"),
+    "openvino": ("OpenVINO", "is the .xml beside its .bin, both whole and from `distilkit export-onnx`?"),
+    "av": ("PyAV (video)", "is the video whole and in a format ffmpeg reads?"),
+    "PIL": ("Pillow (image)", "is the image whole, and of a sane size?"),
+    "yaml": ("YAML", "check the file's syntax"),
+    "rich": ("rich (printing)", "the results files are written before anything is printed"),
+    "safetensors": ("safetensors", "is the checkpoint whole?"),
+}
+OOM_TEXT = ("can't allocate", "DefaultCPUAllocator", "out of memory", "not enough memory")
+EXIT_ERROR, EXIT_PIPE, EXIT_CTRL_C, EXIT_SIGTERM = 1, 141, 130, 143
+
+debug = False  # --debug (the root callback) or DISTILKIT_DEBUG=1: print the traceback as well
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so every Ctrl-C path (run directories taken back, partial
+    outputs listed) runs for it too."""
+
+
+def on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def install_sigterm() -> None:
+    """SIGTERM ends like Ctrl-C (exit 143) instead of killing the process mid-write."""
+    with contextlib.suppress(ValueError):  # not the main thread (an embedding application): leave its handler
+        signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def is_cli_flow(e: BaseException) -> bool:
+    """Typer's and Click's own exits, aborts and usage errors: theirs to print, not errors of a command."""
+    return any(m.split(".")[0] in ("typer", "click") for m in _modules(e))
+
+
+def debugging() -> bool:
+    return debug or os.environ.get("DISTILKIT_DEBUG", "").lower() in ("1", "true", "yes", "on")
+
+
+def _modules(e: BaseException) -> list[str]:
+    return [c.__module__ or "" for c in type(e).__mro__]
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def _asked(text: str) -> str | None:
+    """The size an allocator said it was asked for (torch CPU: bytes; CUDA and numpy: with a unit)."""
+    if m := re.search(r"tried to allocate (\d+) bytes", text, re.I):
+        return _gb(int(m.group(1)))
+    if m := re.search(r"allocate ([\d.]+ ?[KMGTP]i?B)", text, re.I):
+        return m.group(1)
+    return None
+
+
+def smaller(kwargs: dict | None) -> str:
+    """A smaller size to try, from the command's own options: half the batch, or half the image size."""
+    kwargs = kwargs or {}
+    batch, imgsz = kwargs.get("batch"), kwargs.get("imgsz")
+    if isinstance(batch, int) and batch > 1:
+        return f"try --batch {batch // 2}"
+    if imgsz and all(isinstance(v, int) and v > 1 for v in imgsz):
+        return f"try --imgsz {imgsz[0] // 2} {imgsz[1] // 2}"
+    return "try a smaller --batch or --imgsz (or smaller inputs)"
+
+
+def _is_oom(e: BaseException) -> bool:
+    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(e, RuntimeError) and any(t in str(e) for t in OOM_TEXT)
+
+
+def _library(e: BaseException) -> str | None:
+    """The library that raised `e`: the package of its class or a base, or OpenVINO's C++ text in a plain
+    RuntimeError."""
+    for module in _modules(e):
+        if (top := module.split(".")[0]) in LIBRARIES:
+            return top
+    if "Exception from src/" in str(e):
+        return "openvino"
+    return None
+
+
+def _first_line(e: BaseException) -> str:
+    """The first line that says something (OpenVINO starts with the C++ source location)."""
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    said = [ln for ln in lines if not re.fullmatch(r"Exception from \S+:\d+:?", ln)]
+    return (said or lines or [type(e).__name__])[0]
+
+
+def _printing(e: BaseException) -> bool:
+    """Whether `e` was raised while printing (rich's console or click's echo): a full disk behind stdout."""
+    tb = e.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if module.startswith("rich.") or module.endswith("click.utils"):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _os_error(e: OSError) -> str:
+    where = e.filename if e.filename is not None else "standard output" if _printing(e) else "a file"
+    reason = e.strerror or type(e).__name__
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"disk full (or over quota) writing {where}: free some space and rerun"
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write {where}: {reason}; choose another --out or fix its permissions"
+    if e.errno == errno.ENOENT:
+        return f"no such file or folder: {where}"
+    return f"{reason}: {where}"
+
+
+def classify(e: BaseException, kwargs: dict | None = None) -> tuple[str | None, int]:
+    """(the line to print or None for none, the exit code) for an exception that reached the top. The table:
+    DistilkitError, Ctrl-C/SIGTERM, a closed stdout, out of memory, recursion, OS errors, library errors;
+    anything else is internal (the caller writes the crash log)."""
+    if isinstance(e, DistilkitError):
+        return f"error: {one_line(e)}", EXIT_ERROR
+    if isinstance(e, Terminated):
+        return "interrupted (SIGTERM)", EXIT_SIGTERM
+    if isinstance(e, KeyboardInterrupt):
+        return "interrupted", EXIT_CTRL_C
+    if isinstance(e, BrokenPipeError) or (isinstance(e, OSError) and e.errno == errno.EPIPE):
+        return None, EXIT_PIPE  # `distilkit ... | head`: the reader has what it wanted
+    if _is_oom(e):
+        asked = _asked(str(e))
+        size = f" (an allocation of {asked} failed)" if asked else ""
+        return f"error: out of memory{size}; {smaller(kwargs)}", EXIT_ERROR
+    if isinstance(e, RecursionError):
+        return "error: input nested too deeply to read (recursion limit); simplify it", EXIT_ERROR
+    if (lib := _library(e)) is not None:
+        name, hint = LIBRARIES[lib]
+        return f"error: {name}: {_first_line(e)} ({hint})", EXIT_ERROR
+    if isinstance(e, OSError):
+        return f"error: {_os_error(e)}", EXIT_ERROR
+    return None, -1
+
+
+def crash_dir() -> Path:
+    if where := os.environ.get("DISTILKIT_CRASH_DIR"):
+        return Path(where)
+    cache = os.environ.get("DISTILKIT_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Path(cache) / ("crash" if os.environ.get("DISTILKIT_CACHE") else "distilkit/crash")
+
+
+def write_crash_log(e: BaseException) -> Path | None:
+    """The traceback, argv and versions, written atomically; None when it could not be written."""
+    from distilkit import __version__
+
+    torch = sys.modules.get("torch")  # only if the command imported it: never import it to report a crash
+    lines = [
+        f"distilkit {__version__}, python {sys.version.split()[0]}, {platform.platform()}",
+        f"torch {getattr(torch, '__version__', '?')}" if torch else "torch not imported",
+        f"argv: {sys.argv!r}",
+        f"time: {time.strftime('%Y-%m-%d %H:%M:%S')}",
+        "",
+        *traceback.format_exception(e),
+    ]
+    try:
+        folder = crash_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".crash.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write("\n".join(line.rstrip("\n") for line in lines) + "\n")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+    except OSError:
+        return None
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush into a closed pipe says nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (a test's capture)
+        pass
+
+
+def flush_stdout() -> None:
+    """Flush stdout here, inside the boundary, so a full disk or closed pipe behind it is reported."""
+    try:
+        sys.stdout.flush()
+    except OSError as e:
+        if e.filename is None:
+            e.filename = "standard output"
+        raise
+
+
+def fail(e: BaseException, kwargs: dict | None = None) -> int:
+    """Print the one line for `e` (the traceback too under --debug) and return the exit code."""
+    line, code = classify(e, kwargs)
+    if code == EXIT_PIPE:
+        quiet_stdout()
+        return code
+    if debugging() and not isinstance(e, KeyboardInterrupt):
+        traceback.print_exception(e, file=sys.stderr)
+    if code < 0:
+        log = write_crash_log(e)
+        where = f"traceback in {log}" if log else "no crash log could be written"
+        how = "" if debugging() else "; rerun with --debug to print it"
+        line, code = f"error: internal error: {type(e).__name__}: {_first_line(e)} ({where}{how})", EXIT_ERROR
+    _print(line)
+    return code
+
+
+def _print(line: str) -> None:
+    try:
+        import typer
+
+        typer.secho(line, fg="red", err=True)
+    except OSError:  # stderr gone too: the exit code is all that is left
+        pass
