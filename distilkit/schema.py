@@ -89,6 +89,9 @@ class TeacherStudentArgs(SupervisedArgs):
 
 
 class KDArgs(TeacherStudentArgs):
+    # T = 1, CIRKD's pixel KD temperature, not the T = 4 of classification KD (mdistiller): on CamVid, a pretrained
+    # DeepLabV3+-Lite0 under an FPN-Lite2 teacher scored 5 points lower at T = 4 than alone and level at T = 1,
+    # and T = 1 was at least as good as T = 4 on all six paired seeds of two students (docs/benchmarks.md).
     temperature: Temperature = 1.0
     kd_weight: Weight = 1.0
     kd_valid_only: bool = True
@@ -112,6 +115,7 @@ class CWDArgs(TeacherStudentArgs):
 
 
 class HDLArgs(TeacherStudentArgs):
+    ce_weight: Weight = 0.5
     cs_weight: Weight = 0.3
     dice_weight: Weight = 0.2
     kd_weight: Weight = 0.0
@@ -142,43 +146,50 @@ class SAKDArgs(Record):
 
 
 class DUDAArgs(Record):
+    """DUDA's arguments and their defaults (the paper's, DAFormer's and MIC's where they set one)."""
+
     aug: Aug | None = None
     tgt: Name = "synth-city"
     teacher_model: Name = "segformer-b5"
-    teacher: PathText | None = None
+    teacher: PathText | None = None  # a source-trained checkpoint warm-starting LT and LS
+    # a source-trained checkpoint warm-starting SS (its architecture replaces cfg.model)
     student: PathText | None = None
-    teacher_lr_mult: Multiplier | None = None
+    teacher_lr_mult: Multiplier | None = None  # LS's lr multiplier; None: 0.1 when warm-started (fine-tuning), else 1
     stage1_iters: Iters = 40000
     stage3_iters: Iters = 40000
     ema: Annotated[float, Field(ge=0, lt=1)] = 0.999
     pseudo_threshold: Fraction = 0.968
-    pseudo_keep: Ratio = 1.0
+    pseudo_keep: Ratio = 1.0  # < 1: class-balanced pseudo-labels (an extension, not in the paper)
     kd_weight: Weight = 1.0
     temperature: Temperature = 2.0
     mix: bool = True
-    rcs: bool | None = None
+    rcs: bool | None = None  # None: on for gta / synthia / synth-gta sources
     rcs_temperature: Temperature = 0.01
+    # DAFormer's, for a 1914 x 1052 GTA frame: scaled by each image's area
     rcs_min_pixels: Annotated[float, Field(ge=0, le=10**8)] = 3000
-    rcs_min_crop_ratio: Fraction = 0.5
-    strong_aug: bool = False
+    rcs_min_crop_ratio: Fraction = 0.5  # re-draw a crop (up to 10 times) until it holds min_pixels x this (512 x 512)
+    strong_aug: bool = False  # colour jitter and blur on the mixed image
     mic: bool = False
     mic_block: Annotated[int, Field(ge=1, le=4096)] = 64
     mic_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.7
-    mic_aug: bool = True
+    mic_aug: bool = True  # MIC's mask_mode='separatetrgaug': the target is strongly augmented before masking
+    # "all": DAFormer's mmseg CE, ignored pixels count as zeros in the mean
     ce_average: Literal["valid", "all"] = "valid"
-    fd_weight: Weight = 0.0
-    fd_student: bool = False
+    fd_weight: Weight = 0.0  # DAFormer's ImageNet feature distance (lambda_FD = 0.005 there) on LS; 0 disables
+    fd_student: bool = False  # also on SS
+    # class names the distance is taken on; None: the data set's thing classes
     fd_classes: Annotated[list[Name], Field(max_length=255)] | None = None
-    fd_min_ratio: Fraction = 0.75
-    style: Literal["fda"] | None = None
+    fd_min_ratio: Fraction = 0.75  # a feature pixel counts when this fraction of its label patch is one such class
+    style: Literal["fda"] | None = None  # "fda": source images restyled by a random target image
     fda_beta: Fraction = 0.01
-    inconsistency_images: Count | None = None
-    tgt_val_split: Name | None = None
+    inconsistency_images: Count | None = None  # None: the whole target training set
+    tgt_val_split: Name | None = None  # None: "val" if the target has one, else "train"
     src_root: PathText | None = None
     tgt_root: PathText | None = None
     preset: Literal["paper", "cpu"] | None = None
 
 
+_SHARED_ARGS = (SupervisedArgs, TeacherStudentArgs, Record, BaseModel, object)  # their readers default them
 METHOD_ARGS: dict[str, type[Record]] = {
     "supervised": SupervisedArgs,
     "kd": KDArgs,
@@ -189,6 +200,14 @@ METHOD_ARGS: dict[str, type[Record]] = {
     "duda": DUDAArgs,
     "target-kd": DUDAArgs,
 }
+
+
+def defaults(method: str) -> dict[str, Any]:
+    """The defaults of the arguments `method` itself declares (not those it inherits, which the method it builds
+    on fills): the one place they are written, read by the method when it starts and by its CLI options."""
+    schema = METHOD_ARGS[method]
+    own = {k for cls in schema.__mro__ if cls not in _SHARED_ARGS for k in getattr(cls, "__annotations__", {})}
+    return {k: f.get_default(call_default_factory=True) for k, f in schema.model_fields.items() if k in own}
 
 
 def method_keys(method: str) -> set[str]:
@@ -433,6 +452,8 @@ def _show(value: Any) -> str:
     if isinstance(value, float) and math.isfinite(value) and value == int(value) and abs(value) < 1e16:
         return repr(value)
     text = str(value)
+    if not text.isprintable() or not text.strip():
+        text = repr(text)  # a newline or an empty string, shown so the line stays one line and says it
     return text if len(text) <= 60 else text[:57] + "..."
 
 

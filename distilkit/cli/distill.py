@@ -441,12 +441,12 @@ def hdl(
 # ---- logit/feature distillation commands generated from a table: a new method is one row ----------------------
 @dataclass(frozen=True)
 class DistillCommand:
-    """A `distill NAME` command: the shared options plus `options` (flag name -> (type, default, help)), each
-    of which goes into method_args under its Python name."""
+    """A `distill NAME` command: the shared options plus `options` (flag name -> (type, help)), each of which
+    goes into method_args under its Python name, with its default from the method's schema (schema.defaults)."""
 
     label: str
     doc: str
-    options: dict[str, tuple[Any, Any, str]]
+    options: dict[str, tuple[Any, str]]
     student: str = "segformer-b0"
     lr: float = 6e-4
 
@@ -456,22 +456,22 @@ COMMANDS = {
         "SDD",
         "Scale decoupled distillation: CE + pixel KD + KD on multi-scale region logits.",
         {
-            "scales": (list[int], [1, 2, 4], "Region scales M (repeat: --scales 1 --scales 2 ...)."),
-            "beta": (float, 2.0, "Weight of complementary regions."),
-            "temperature": (float, 4.0, "KD temperature."),
-            "kd_weight": (float, 1.0, "Weight of pixel KD on logits."),
-            "sdd_weight": (float, 1.0, "Weight of the SDD term."),
+            "scales": (list[int], "Region scales M (repeat: --scales 1 --scales 2 ...)."),
+            "beta": (float, "Weight of complementary regions."),
+            "temperature": (float, "KD temperature."),
+            "kd_weight": (float, "Weight of pixel KD on logits."),
+            "sdd_weight": (float, "Weight of the SDD term."),
         },
     ),
     "cwd": DistillCommand(
         "CWD",
         "Channel-wise distillation: CE + KL between each channel's spatial distributions (teacher || student).",
         {
-            "tau": (float, 1.0, "Temperature of each channel's spatial softmax."),
-            "cwd_weight": (float, 5.0, "Weight of CWD on the logit maps."),
-            "feature_weight": (float, 0.0, "Weight of CWD on the deepest encoder features through a 1x1 adapter."),
-            "kd_weight": (float, 0.0, "Weight of pixel KD on logits."),
-            "temperature": (float, 4.0, "Pixel KD temperature."),
+            "tau": (float, "Temperature of each channel's spatial softmax."),
+            "cwd_weight": (float, "Weight of CWD on the logit maps."),
+            "feature_weight": (float, "Weight of CWD on the deepest encoder features through a 1x1 adapter."),
+            "kd_weight": (float, "Weight of pixel KD on logits."),
+            "temperature": (float, "Pixel KD temperature."),
         },
     ),
 }
@@ -511,7 +511,10 @@ def _shared_options(spec: DistillCommand) -> list[tuple[str, Any, Any]]:
 
 def _make_command(method: str, spec: DistillCommand):
     shared = _shared_options(spec)
-    own = [(k, Annotated[t, _opt(h, "--" + k.replace("_", "-"))], d) for k, (t, d, h) in spec.options.items()]
+    from distilkit.schema import defaults
+
+    default = defaults(method)
+    own = [(k, Annotated[t, _opt(h, "--" + k.replace("_", "-"))], default[k]) for k, (t, h) in spec.options.items()]
     run_keys = ("name", "out", "exist_ok", "device")
 
     def command(**kw) -> None:

@@ -46,9 +46,9 @@ def finished(run_dir: Path, cfg: TrainConfig) -> bool:
 def named_defaults(method: str, args: dict) -> dict:
     """`args` with the defaults that have changed named explicitly (pixel KD's temperature: 4 until 2026-12-07,
     now 1), so a finished run or recorded result of the old default is never reused as the new default's."""
-    from distilkit.methods.kd import DEFAULTS
+    from distilkit.schema import defaults
 
-    return {"temperature": DEFAULTS["temperature"], **args} if method == "kd" else args
+    return {"temperature": defaults("kd")["temperature"], **args} if method == "kd" else args
 
 
 def sakd_args(base: str, iters: int, batch: int, n_train: int) -> dict:

@@ -16,14 +16,13 @@ from distilkit.losses import cwd_loss, pixel_kd
 from distilkit.losses.hdl import adapt, make_adapters
 from distilkit.methods.base import register_method
 from distilkit.methods.teacher_student import TeacherStudent
-
-DEFAULTS = dict(tau=1.0, cwd_weight=5.0, feature_weight=0.0, kd_weight=0.0, temperature=4.0)
+from distilkit.schema import defaults
 
 
 @register_method("cwd")
 class CWD(TeacherStudent):
     def __init__(self, cfg: TrainConfig):
-        cfg.method_args = {**DEFAULTS, **cfg.method_args}
+        cfg.method_args = {**defaults("cwd"), **cfg.method_args}
         self.uses_features = cfg.method_args["feature_weight"] > 0
         super().__init__(cfg)
         self.adapters = torch.nn.ModuleList()

@@ -37,44 +37,11 @@ from distilkit.losses import cross_entropy, pixel_kd, pixel_kd_map
 from distilkit.losses.fd import feature_distance, imagenet_copy, thing_classes
 from distilkit.methods.base import Method, register_method
 from distilkit.models import create_model
+from distilkit.schema import defaults
 from distilkit.utils.console import console
 from distilkit.utils.progress import progress_bar
 
 RCS_REFERENCE_AREA = 1914 * 1052  # the GTA frame DAFormer's min_pixels was set for
-
-DEFAULTS = {
-    "tgt": "synth-city",
-    "teacher_model": "segformer-b5",
-    "teacher": None,  # a source-trained checkpoint warm-starting LT and LS
-    "student": None,  # a source-trained checkpoint warm-starting SS (its architecture replaces cfg.model)
-    "teacher_lr_mult": None,  # LS's lr multiplier; None: 0.1 when warm-started (fine-tuning), else 1
-    "stage1_iters": 40000,
-    "stage3_iters": 40000,
-    "ema": 0.999,
-    "pseudo_threshold": 0.968,
-    "pseudo_keep": 1.0,  # < 1: class-balanced pseudo-labels (an extension, not in the paper)
-    "kd_weight": 1.0,
-    "temperature": 2.0,
-    "mix": True,
-    "rcs": None,  # None: on for gta / synthia / synth-gta sources
-    "rcs_temperature": 0.01,
-    "rcs_min_pixels": 3000,  # DAFormer's, for a 1914 x 1052 GTA frame: scaled by each image's area
-    "rcs_min_crop_ratio": 0.5,  # re-draw a crop (up to 10 times) until it holds min_pixels x this (512 x 512)
-    "strong_aug": False,  # colour jitter and blur on the mixed image
-    "mic": False,
-    "mic_block": 64,
-    "mic_ratio": 0.7,
-    "mic_aug": True,  # MIC's mask_mode='separatetrgaug': the target is strongly augmented before masking
-    "ce_average": "valid",  # "all": DAFormer's mmseg CE, ignored pixels count as zeros in the mean
-    "fd_weight": 0.0,  # DAFormer's ImageNet feature distance (lambda_FD = 0.005 there) on LS; 0 disables
-    "fd_student": False,  # also on SS
-    "fd_classes": None,  # class names the distance is taken on; None: the data set's thing classes
-    "fd_min_ratio": 0.75,  # a feature pixel counts when this fraction of its label patch is one such class
-    "style": None,  # "fda": source images restyled by a random target image
-    "fda_beta": 0.01,
-    "inconsistency_images": None,  # None: the whole target training set
-    "tgt_val_split": None,  # None: "val" if the target has one, else "train"
-}
 
 
 @register_method("duda")
@@ -84,7 +51,7 @@ class DUDA(Method):
 
     def __init__(self, cfg: TrainConfig):
         super().__init__(cfg)
-        a = self.args = {**DEFAULTS, **cfg.method_args}  # checked by the schema (distilkit/schema.py)
+        a = self.args = {**defaults("duda"), **cfg.method_args}  # defaults and checks: schema.DUDAArgs
         self.src_root, self.tgt_root = a.get("src_root") or cfg.data_root, a.get("tgt_root") or cfg.data_root
         self.src = build_dataset(cfg.data, "train", self.src_root, cfg.skip_bad).head(cfg.train_limit)
         self.tgt = build_dataset(a["tgt"], "train", self.tgt_root, cfg.skip_bad).head(cfg.train_limit)

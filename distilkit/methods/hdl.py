@@ -15,10 +15,7 @@ from distilkit.losses import dice_loss, pixel_kd
 from distilkit.losses.hdl import hdl_feature_loss, make_adapters
 from distilkit.methods.base import register_method
 from distilkit.methods.teacher_student import TeacherStudent
-
-DEFAULTS = dict(
-    ce_weight=0.5, cs_weight=0.3, dice_weight=0.2, kd_weight=0.0, temperature=4.0, tau=1.0, freeze_epochs=0.0
-)
+from distilkit.schema import defaults
 
 
 def feature_list(features: dict) -> list[torch.Tensor]:
@@ -32,7 +29,7 @@ class HDL(TeacherStudent):
     uses_features = True
 
     def __init__(self, cfg: TrainConfig):
-        cfg.method_args = {**DEFAULTS, **cfg.method_args}
+        cfg.method_args = {**defaults("hdl"), **cfg.method_args}
         super().__init__(cfg)
         with torch.no_grad():  # channel counts from one tiny forward: the adapters are built once, here
             x = torch.zeros(1, 3, 64, 64)

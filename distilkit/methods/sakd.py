@@ -18,13 +18,13 @@ from distilkit.engine import distributed as ddp
 from distilkit.engine.config import TrainConfig
 from distilkit.losses import pixel_kd
 from distilkit.methods.base import Method, build_method, register_method
-from distilkit.schema import METHOD_ARGS
+from distilkit.schema import METHOD_ARGS, defaults
 from distilkit.selection.adaptive import easiness, interrupt, interruption_rate, quality, selection_size, update_alpha
 from distilkit.selection.dpp import greedy_map, quality_diversity_kernel
 from distilkit.utils.console import err_console
 
-DEFAULTS = dict(base="kd", selection="dpp", ratio=0.5, epochs=10, select_every=1, theta=0.9, grid=4, eta=0.5,
-                lam=0.1, gamma=0.5, difficulty_scale=0.5, difficulty_batch=32)  # fmt: skip
+# SAKD's own arguments; its temperature, when not given, is its base's (set below)
+DEFAULTS = {k: v for k, v in defaults("sakd").items() if v is not None}
 
 
 def run_length(epochs: int, k: int, global_batch: int) -> int:

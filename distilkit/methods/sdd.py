@@ -7,17 +7,18 @@ from distilkit.losses import pixel_kd
 from distilkit.losses.sdd import sdd_loss
 from distilkit.methods.base import register_method
 from distilkit.methods.teacher_student import TeacherStudent
+from distilkit.schema import defaults
 
 
 @register_method("sdd")
 class SDD(TeacherStudent):
     def distill(self, student, teacher, labels, per_sample=False):
-        a = self.cfg.method_args
-        t = a.get("temperature", 4.0)
+        a = {**defaults("sdd"), **self.cfg.method_args}
+        t = a["temperature"]
         valid = (labels != IGNORE_INDEX).float()
-        terms = {"kd": a.get("kd_weight", 1.0) * pixel_kd(student, teacher, t, valid, per_sample)}
-        scales, beta = tuple(a.get("scales", (1, 2, 4))), a.get("beta", 2.0)
-        terms["sdd"] = a.get("sdd_weight", 1.0) * sdd_loss(
-            student, teacher, labels, scales, beta, a.get("sdd_temperature", t), per_sample=per_sample
+        terms = {"kd": a["kd_weight"] * pixel_kd(student, teacher, t, valid, per_sample)}
+        region_t = t if a["sdd_temperature"] is None else a["sdd_temperature"]
+        terms["sdd"] = a["sdd_weight"] * sdd_loss(
+            student, teacher, labels, tuple(a["scales"]), a["beta"], region_t, per_sample=per_sample
         )
         return terms
