@@ -313,3 +313,36 @@ def test_predict_refuses_a_1x10000_image_before_any_output(tiny_ckpt, tmp_path, 
     argv = ["predict", str(tmp_path / "strip.png"), "--weights", str(tiny_ckpt), "--device", "cpu"]
     one_line(runner.invoke(app, argv), "an image of 1x10000 (scaled to 64x640000) x --batch 1 needs about")
     assert not (tmp_path / "runs").exists()
+
+
+def _distilkit(argv: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The console script in a subprocess, bounded in time: a pipe read forever fails the test, not CI."""
+    code = "import sys; from distilkit.cli import main; sys.argv = ['distilkit', *sys.argv[1:]]; main()"
+    return subprocess.run([sys.executable, "-c", code, *argv], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+def test_a_pipe_among_the_inputs_is_skipped_or_refused_never_read(tiny_ckpt, tiny_data, tmp_path):
+    """A FIFO named like an image blocks whoever opens it: predict skips it in a folder (with a warning) and
+    refuses it by name; a data set holding one refuses it with the file named (data.base.check_regular)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(np.zeros((32, 64, 3), np.uint8)).save(folder / "ok.png")
+    os.mkfifo(folder / "pipe.png")
+    weights = ["--weights", str(tiny_ckpt), "--device", "cpu"]
+    done = _distilkit(["predict", str(folder), *weights, "--out", str(tmp_path / "p1")], tmp_path)
+    assert done.returncode == 0 and "pipe.png" in done.stderr, done.stderr
+    assert json.loads((tmp_path / "p1" / "predictions.json").read_text())["count"] == 1
+    done = _distilkit(["predict", str(folder / "pipe.png"), *weights, "--out", str(tmp_path / "p2")], tmp_path)
+    assert done.returncode == 1 and done.stderr.strip().endswith("not a regular file (a pipe or device?); give an "
+                                                                 "image, a folder or a video"), done.stderr  # fmt: skip
+    data = tmp_path / "data"
+    subprocess.run(["cp", "-r", str(tiny_data), str(data)], check=True)
+    (data / "images" / "val" / "0001.png").unlink()
+    os.mkfifo(data / "images" / "val" / "0001.png")
+    argv = ["evaluate", str(tiny_ckpt), "--data", "folder", "--data-root", str(data), "--device", "cpu",
+            "--workers", "0", "--out", str(tmp_path / "e")]  # fmt: skip
+    done = _distilkit(argv, tmp_path)
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
+    assert done.returncode == 1 and len(lines) == 1 and "a pipe, socket or device" in lines[0], done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "e").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -55,9 +56,24 @@ def to_rgb8(im: Image.Image, path: Path) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
+def check_regular(path: Path, what: str) -> None:
+    """Refuse a pipe, socket or device file where an image is read: opening it blocks or never ends. A missing
+    path passes (the reader says "not found")."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a pipe, socket or device"
+        raise DistilkitError(f"cannot read {what} {path}: {kind}, not a regular file")
+
+
 def read_image(path: Path) -> np.ndarray:
     """RGB uint8 HxWx3 as displayed (EXIF orientation applied); one clear error for a missing, empty or
     corrupt file."""
+    check_regular(path, "image")
     try:
         with Image.open(path) as im:
             return to_rgb8(ImageOps.exif_transpose(im), path)
@@ -69,6 +85,7 @@ def read_image(path: Path) -> np.ndarray:
 
 def read_label_raw(path: Path) -> np.ndarray:
     """The raw label values (palette index or grey level), not converted to RGB."""
+    check_regular(path, "label")
     try:
         with Image.open(path) as im:
             if im.mode in ("RGB", "RGBA"):

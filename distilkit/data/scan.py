@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from distilkit.data.base import SegDataset
+from distilkit.data.base import SegDataset, check_regular
 from distilkit.errors import DistilkitError
 from distilkit.schema import SCAN_CACHE
 from distilkit.utils.console import warn
@@ -31,6 +31,7 @@ def _signature(path: Path) -> list:
 
 def _size(path: Path, what: str, one_channel: bool = True) -> tuple[int, int]:
     """(width, height) as displayed (EXIF orientations 5-8 swap them), from the header alone."""
+    check_regular(path, what)
     try:
         with Image.open(path) as im:
             if what == "label" and one_channel and im.mode in ("RGB", "RGBA"):

@@ -30,7 +30,13 @@ def resolve_source(source: str) -> Source:
     """An image, a folder of images, a glob, or a video file."""
     path = Path(source)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        named = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = [p for p in named if p.is_file()]  # a FIFO or device named x.png would be read forever
+        if len(files) < len(named):
+            from distilkit.utils.console import warn
+
+            warn(f"skipping {len(named) - len(files)} entries of {path} that are not regular files "
+                 f"(folders, pipes, devices): {', '.join(p.name for p in named if p not in files)[:200]}")  # fmt: skip
         if not files:
             raise DistilkitError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {path}")
         return Source("images", files)
@@ -40,6 +46,8 @@ def resolve_source(source: str) -> Source:
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return Source("images", [path])
         raise DistilkitError(f"{path}: not an image or video file (by its extension)")
+    if path.exists():  # a pipe, socket or device: reading it could block forever or never end
+        raise DistilkitError(f"{path}: not a regular file (a pipe or device?); give an image, a folder or a video")
     if any(ch in source for ch in "*?["):
         matches = sorted(p for p in expand_glob(source) if p.suffix.lower() in IMAGE_SUFFIXES)
         files = list({p.resolve(): p for p in reversed(matches)}.values())[::-1]  # a file reached twice: once
