@@ -346,3 +346,52 @@ def test_a_pipe_among_the_inputs_is_skipped_or_refused_never_read(tiny_ckpt, tin
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
     assert done.returncode == 1 and len(lines) == 1 and "a pipe, socket or device" in lines[0], done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "e").exists()
+
+
+def test_a_signal_inside_an_uninterrupted_block_is_raised_when_it_ends(monkeypatch):
+    """A checkpoint and its training state are written together (trainer.validate_and_save): a Ctrl-C or
+    SIGTERM arriving between the two waits for both."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are set in the main thread only")
+    monkeypatch.setattr(boundary, "_pending", None)
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    boundary.install_signals()
+    written = []
+    try:
+        with pytest.raises(boundary.Terminated), boundary.uninterrupted():
+            written.append("last.safetensors")
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler runs here, between the two writes
+            written.append("last.state.pt")
+        assert written == ["last.safetensors", "last.state.pt"]
+        with pytest.raises(KeyboardInterrupt):  # outside a block: at once
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def test_a_training_stopped_before_its_first_save_can_be_retried_with_the_same_out(tiny_data, tmp_path):
+    """SIGTERM before the first save leaves nothing to resume: the run directory (config.yaml, args.json, the
+    live log) is taken back, so the same command runs again instead of 'already holds files'."""
+    out = tmp_path / "run"
+    argv = ["train-teacher", "--data", "folder", "--data-root", str(tiny_data), "--model", "segformer-b0",
+            "--imgsz", "32", "64", "--batch", "1", "--iters", "100000", "--val-every", "100000", "--workers", "0",
+            "--device", "cpu", "--out", str(out)]  # fmt: skip
+    code = "import sys; from distilkit.cli import main; sys.argv = ['distilkit', *sys.argv[1:]]; main()"
+    proc = subprocess.Popen([sys.executable, "-c", code, *argv], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "args.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)  # into the training loop
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and err.strip().endswith("interrupted (SIGTERM)"), err[-2000:]
+    assert not out.exists(), sorted(p.name for p in out.iterdir())
+    argv[argv.index("--iters") + 1] = "1"
+    argv[argv.index("--val-every") + 1] = "1"
+    done = _distilkit(argv, tmp_path)
+    assert done.returncode == 0 and (out / "weights" / "last.state.pt").is_file(), done.stderr[-2000:]

@@ -88,7 +88,7 @@ def main() -> None:
     if line := check_thread_env():
         typer.secho(f"error: {line}", fg="red", err=True)
         sys.exit(2)
-    boundary.install_sigterm()
+    boundary.install_signals()
     if "--debug" in sys.argv[2:]:  # accepted anywhere on the line: it belongs to the root callback
         sys.argv = [sys.argv[0], "--debug", *(a for a in sys.argv[1:] if a != "--debug")]
     try:

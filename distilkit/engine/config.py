@@ -109,7 +109,8 @@ def resume_config(path: Path, device: str | None = None, command: str | None = N
         raise DistilkitError(f"cannot resume {run_dir} with `distilkit {cli_name(command)}`: `distilkit "
                              f"{cli_name(cfg.command)}` made it; resume it with that command")  # fmt: skip
     if not (run_dir / "weights" / "last.state.pt").is_file():
-        raise DistilkitError(f"cannot resume {run_dir}: no weights/last.state.pt (it stopped before its first save)")
+        raise DistilkitError(f"cannot resume {run_dir}: no weights/last.state.pt (it was stopped before its first "
+                             "training state was saved); start a new run")  # fmt: skip
     if device:
         cfg.device = device
     return cfg, run_dir

@@ -25,6 +25,7 @@ from distilkit.engine.optim import build_optimizer, build_scheduler, check_names
 from distilkit.engine.validator import autocast, evaluate
 from distilkit.errors import DistilkitError
 from distilkit.methods.base import Method
+from distilkit.utils.boundary import uninterrupted
 from distilkit.utils.console import console, err_console, styled
 from distilkit.utils.files import atomic_write, own
 from distilkit.utils.limits import check_fits
@@ -171,14 +172,15 @@ class Trainer:
             student, info, self.imgsz, self.cfg.method, metrics, val_data=self.method.val_dataset().info.name,
             train_data=self.cfg.data,  # the registry name: what INT8 export calibrates on by default
         )  # fmt: skip
-        save_model(self.weights / "last.safetensors", student, meta)
-        selects = self.method.selects_on_val
-        if (selects and results["miou"] > self.best) or (not selects and self.step == self.cfg.iters):
-            self.best = results["miou"]
-            save_model(self.weights / "best.safetensors", student, meta)
-        self.save_extra_checkpoints(info)
-        save_state(self.state_path, self.state_dict())
-        self.write_metrics()
+        with uninterrupted():  # weights, state and metrics of one step: all written or none (Ctrl-C, SIGTERM)
+            save_model(self.weights / "last.safetensors", student, meta)
+            selects = self.method.selects_on_val
+            if (selects and results["miou"] > self.best) or (not selects and self.step == self.cfg.iters):
+                self.best = results["miou"]
+                save_model(self.weights / "best.safetensors", student, meta)
+            self.save_extra_checkpoints(info)
+            save_state(self.state_path, self.state_dict())
+            self.write_metrics()
         self.live.evaluation(results, self.step, self.overlays(student) if self.live.writer else [])
         note = f"best {100 * self.best:.2f}" if selects else "measured only: best.safetensors is the final model"
         # on the progress bar's console: a line printed on the other stream would leave a frozen copy of the bar

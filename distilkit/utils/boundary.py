@@ -44,14 +44,40 @@ class Terminated(KeyboardInterrupt):
     outputs listed) runs for it too."""
 
 
-def on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated()
+_held = 0  # depth of `uninterrupted` blocks the process is in
+_pending: KeyboardInterrupt | None = None  # a Ctrl-C or SIGTERM that arrived inside one
 
 
-def install_sigterm() -> None:
-    """SIGTERM ends like Ctrl-C (exit 143) instead of killing the process mid-write."""
-    with contextlib.suppress(ValueError):  # not the main thread (an embedding application): leave its handler
-        signal.signal(signal.SIGTERM, on_sigterm)
+def on_signal(signum: int, frame: object) -> None:
+    global _pending
+    stop = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    if _held:
+        _pending = stop  # raised when the block ends
+        return
+    raise stop
+
+
+def install_signals() -> None:
+    """Ctrl-C and SIGTERM end the same way (130, 143), and wait for an `uninterrupted` block to end."""
+    with contextlib.suppress(ValueError):  # not the main thread (an embedding application): leave its handlers
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+
+@contextlib.contextmanager
+def uninterrupted():
+    """Files that only make sense together (a checkpoint and its training state) are written all or none: a
+    Ctrl-C or SIGTERM arriving inside is raised when the block ends. Kill -9 still lands anywhere; resuming
+    copes with that (the state is written last)."""
+    global _held, _pending
+    _held += 1
+    try:
+        yield
+    finally:
+        _held -= 1
+        if not _held and _pending is not None:
+            stop, _pending = _pending, None
+            raise stop
 
 
 def is_cli_flow(e: BaseException) -> bool:

@@ -253,14 +253,24 @@ def _started(run_dir: Path, top: Path | None, note: bool = True) -> Path:
     return run_dir
 
 
+# what a run writes before it has produced anything: its options, its experiment record, its live-log folder
+SCAFFOLD = {"config.yaml", "args.json", "tensorboard"}
+
+
 def discard_unused_run_dirs() -> None:
-    """After a failed command: take back each run directory it made that holds only config.yaml, and the
-    folders made on the way to it. A folder the user already had (an empty --out) stays, emptied again."""
+    """After a failed or stopped command: take back each run directory it made that holds nothing but its
+    scaffold (SCAFFOLD: a training stopped before its first save has nothing to resume and nothing to keep), and
+    the folders made on the way to it, so a retry with the same --out is not refused. A folder the user already
+    had (an empty --out) stays, emptied again."""
+    import shutil
+
     for run_dir, top in reversed(made_run_dirs.get() or []):
         try:
-            if {p.name for p in run_dir.iterdir()} - {"config.yaml"}:
+            entries = list(run_dir.iterdir())
+            if any(p.name not in SCAFFOLD and not (p.is_dir() and not any(p.iterdir())) for p in entries):
                 continue  # the run wrote something: it is the user's to keep or --resume
-            (run_dir / "config.yaml").unlink(missing_ok=True)
+            for p in entries:
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
             if top is None:
                 continue
             for p in [run_dir, *run_dir.parents]:
