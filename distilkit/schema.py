@@ -19,12 +19,26 @@ import typing
 from typing import Annotated, Any, Literal
 
 import annotated_types as at
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from distilkit.errors import DistilkitError
 
 # ---- building blocks -------------------------------------------------------------------------------------------
 MAX_ITERS = 10**7
+# torch.onnx's highest export opset (torch.onnx._constants.ONNX_MAX_OPSET of the installed torch, which
+# tests/test_schema.py compares it with): written here, since this module must not import torch
+ONNX_MAX_OPSET = 23
+
+
+def _printable(text: str) -> str:
+    """A name is printed on the terminal and in one-line errors: escape sequences, newlines and other control or
+    format characters (str.isprintable; a plain space is fine) would repaint the screen or forge an error line."""
+    if not text.isprintable():
+        raise ValueError("control characters")
+    return text
+
+
+PRINTABLE = AfterValidator(_printable)
 Iters = Annotated[int, Field(ge=1, le=MAX_ITERS)]
 Count = Annotated[int, Field(ge=1, le=10**9)]  # image counts and limits
 Weight = Annotated[float, Field(ge=0, le=1000)]  # a loss weight; 0 switches the term off
@@ -33,7 +47,10 @@ Temperature = Annotated[float, Field(gt=0, le=100)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Ratio = Annotated[float, Field(gt=0, le=1)]
 Byte = Annotated[int, Field(ge=0, le=255)]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+Name = Annotated[str, Field(min_length=1, max_length=200), PRINTABLE]
+# a registry name (data set, model, method), as files record it: no path, no shell text
+Ident = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")]
+Opset = Annotated[int, Field(ge=11, le=ONNX_MAX_OPSET)]  # torch.onnx exports opsets 11 and up
 PathText = Annotated[str, Field(min_length=1, max_length=4096)]
 Side = Annotated[int, Field(ge=1, le=16384)]
 Jitter = Annotated[float, Field(ge=0, lt=1)]
@@ -294,32 +311,79 @@ class Arch(BaseModel):
     builder's signature by engine/checkpoint.py; ModelArgs keeps paths and hub names out)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-    name: Name
+    name: Ident
     num_classes: Annotated[int, Field(ge=1, le=65535)] | None = None
     width: Annotated[float, Field(gt=0, le=4)] | None = None
 
 
-class Meta(BaseModel):
-    """A checkpoint's or an export's `distilkit-model` metadata (engine/checkpoint.model_meta writes it)."""
+class EncoderInit(Record):
+    """Where the encoder's initial weights came from (models/pretrained.py writes it): a label shown and compared
+    ("imagenet"), never a path that is opened."""
 
-    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)  # later versions may add fields
+    weights: Annotated[str, Field(min_length=1, max_length=4096), PRINTABLE]  # "imagenet" or the file it loaded
+    source: Annotated[str, Field(max_length=300), PRINTABLE] | None = None
+    file: Annotated[str, Field(max_length=300), PRINTABLE] | None = None
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
+class Metrics(Record):
+    """The scores a checkpoint was saved with (engine/trainer.py): fractions and the step, finite."""
+
+    miou: Fraction | None = None
+    pixel_acc: Fraction | None = None
+    step: Annotated[int, Field(ge=0, le=MAX_ITERS)] | None = None
+
+
+class OnnxInfo(Record):
+    """How an export was traced (engine/exporter.export_onnx)."""
+
+    opset: Opset
+    dynamic: bool
+    input_shape: Annotated[list[Side], Field(min_length=4, max_length=4)]
+
+
+class Calibration(Record):
+    """What an INT8 export was calibrated on (engine/exporter.export_and_verify)."""
+
+    data: Ident
+    split: Name
+    images: Annotated[int, Field(ge=1, le=100_000)]
+    method: Literal["minmax", "entropy", "percentile"]
+    seed: Seed
+    keep_float: Annotated[list[Annotated[str, Field(min_length=1, max_length=4096), PRINTABLE]], Field(max_length=1000)]
+
+
+ClassId = Annotated[int, Field(ge=0, le=65535)]
+
+
+class Meta(BaseModel):
+    """A checkpoint's or an export's `distilkit-model` metadata: every key distilkit writes (engine/checkpoint.
+    model_meta, the trainer's val_data and train_data, the exporter's onnx, precision and calibration, OpenVINO's
+    format) and no other; a later format is refused by its format_version first."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
     format: Literal["distilkit-model", "onnx", "openvino"] | None = None  # a checkpoint's, or an export's
     format_version: Annotated[int, Field(ge=0)] | None = None
-    distilkit_version: str | None = None
+    distilkit_version: Annotated[str, Field(max_length=100), PRINTABLE] | None = None
     arch: Arch
-    encoder_init: Any = None
+    encoder_init: EncoderInit | None = None
     num_classes: Annotated[int, Field(ge=1, le=65535)]
-    class_names: list[Annotated[str, Field(min_length=1, max_length=200)]]
+    class_names: list[Name]
     palette: list[Annotated[list[Byte], Field(min_length=3, max_length=3)]]
-    ignore_index: int
-    eval_classes: list[int] | None = None
+    ignore_index: ClassId  # a label value that is not a class id (checked below)
+    eval_classes: Annotated[list[ClassId], Field(min_length=1)] | None = None  # None: every class
     imgsz: Annotated[list[Side], Field(min_length=2, max_length=2)]
     # normalisation of [0, 1] pixels: a mean outside [-10, 10] or a std outside [1e-4, 100] is a broken file
     mean: Annotated[list[Annotated[float, Field(ge=-10, le=10)]], Field(min_length=3, max_length=3)]
     std: Annotated[list[Annotated[float, Field(ge=1e-4, le=100)]], Field(min_length=3, max_length=3)]
-    dataset: Name
-    method: str | None = None
-    metrics: dict[str, Any] = {}
+    dataset: Ident
+    method: Ident | None = None
+    metrics: Metrics = Metrics()
+    val_data: Ident | None = None
+    train_data: Ident | None = None
+    onnx: OnnxInfo | None = None
+    precision: Literal["fp32", "fp16", "int8"] | None = None
+    calibration: Calibration | None = None
 
 
 def check_meta(meta: Any) -> Meta:
@@ -336,7 +400,7 @@ def check_meta(meta: Any) -> Meta:
         err = e.errors()[0]
         top, inner = err["loc"][0], ".".join(map(str, err["loc"][1:]))
         if err["type"] == "extra_forbidden":
-            raise ValueError(f"'{top}' may not hold '{inner}'") from None
+            raise ValueError(f"'{top}' may not hold '{inner}'" if inner else f"unknown key '{top}'") from None
         where = f"'{top}'" + (f" (at {inner})" if inner else "")
         raise ValueError(f"{where}: {err['msg'].lower()}, got {_show(err.get('input'))}") from None
     n = m.num_classes
@@ -353,6 +417,8 @@ def check_meta(meta: Any) -> Meta:
         raise ValueError(f"'ignore_index' must be an integer that is not a class id, not {m.ignore_index}")
     if m.eval_classes is not None and not all(0 <= c < n for c in m.eval_classes):
         raise ValueError(f"'eval_classes' must be null or class ids below {n}")
+    if m.eval_classes is not None and len(set(m.eval_classes)) != len(m.eval_classes):
+        raise ValueError("'eval_classes' names a class id twice")
     return m
 
 
@@ -384,14 +450,15 @@ class ScanEntry(Record):
 SCAN_CACHE = TypeAdapter(dict[str, ScanEntry])
 
 
-class ArmResult(BaseModel):
-    """compare's arm.json (engine/compare.run_arm writes it)."""
+class ArmResult(Record):
+    """compare's arm.json (engine/compare.run_arm writes it): those keys and no other."""
 
-    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
     miou: Annotated[float, Field(ge=0, le=100)]
     train_s: Annotated[float, Field(ge=0)]
+    wall_s: Annotated[float, Field(ge=0)] | None = None
     iters: Annotated[int, Field(ge=1, le=MAX_ITERS)]
-    per_class: dict[str, Annotated[float, Field(ge=0, le=100)] | None]
+    paired_init: bool | None = None
+    per_class: dict[Name, Annotated[float, Field(ge=0, le=100)] | None]
 
 
 # ---- command options -------------------------------------------------------------------------------------------
@@ -418,7 +485,7 @@ class CommandOptions(BaseModel):
     stage3_iters: Iters | None = None
     inconsistency_images: Count | None = None
     calib_images: Annotated[int, Field(ge=1, le=100_000)] | None = None
-    opset: Annotated[int, Field(ge=11, le=25)] | None = None  # torch.onnx exports opsets 11 and up
+    opset: Opset | None = None
     min_agreement: Fraction | None = None
     alpha: Fraction | None = None  # overlay opacity
     lr: Lr | None = None
@@ -487,6 +554,10 @@ def expected(annotation: Any, metadata: list | None = None) -> str:
         hi = next((m.max_length for m in sizes if isinstance(m, at.MaxLen)), None)
         count = f"{lo}" if lo == hi and lo else f"{lo or 0} to {hi}" if hi else "any number of"
         return f"{count} values, each {expected(item)}"
+    if annotation is str and any(getattr(m, "pattern", None) for m in metadata):
+        return "a name of letters, digits and _ . + - (up to 100)"
+    if annotation is str and PRINTABLE in metadata:
+        return "printable text (no control characters)"
     bounds = _bounds(metadata)
     kind = {int: "an integer", float: "a number", bool: "true or false", str: "text"}.get(annotation)
     if kind is None:

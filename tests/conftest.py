@@ -86,7 +86,9 @@ def ok(result):
 
 
 def one_error_line(result, match: str):
-    """A CliRunner result that failed with exactly one stderr line containing `match`, no traceback."""
+    """A CliRunner result that failed with exactly one `error:` line on stderr, the last, containing `match`
+    (warnings may come before it), and no traceback."""
     assert result.exit_code != 0
-    err = result.stderr.strip()
-    assert "Traceback" not in result.output and len(err.splitlines()) == 1 and match in err, err
+    lines = result.stderr.strip().splitlines()
+    errors = [ln for ln in lines if ln.startswith("error:")]
+    assert "Traceback" not in result.output and errors == lines[-1:] and match in errors[0], result.stderr

@@ -73,7 +73,7 @@ LIBRARY_CASES = {
     "torch CPU out of memory": (RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not "
                                 "enough memory: you tried to allocate 6400000000000 bytes."), "6400.0 GB"),
     "torch CUDA out of memory": (lib_error("torch.cuda", "OutOfMemoryError", RuntimeError)("CUDA out of memory. "
-                                 "Tried to allocate 20.00 GiB (GPU 0; 7.79 GiB total)"), "20.00 GiB"),
+                                 "Tried to allocate 20.00 GiB (GPU 0; 7.79 GiB total)"), "21.5 GB"),
     "MemoryError": (MemoryError(), "out of memory"),
     "disk full": (OSError(errno.ENOSPC, "No space left on device", "/data/out.png"), "disk full"),
     "quota": (OSError(errno.EDQUOT, "Disk quota exceeded", "/data/out.png"), "/data/out.png"),
@@ -93,11 +93,25 @@ def test_a_known_exception_is_one_line_saying_what(case, monkeypatch, tmp_path):
     assert "internal error" not in line and not (tmp_path / "crash").exists()
 
 
-def test_out_of_memory_suggests_a_smaller_size_from_the_command():
+def test_out_of_memory_suggests_a_smaller_size_from_the_command(monkeypatch):
+    """Half the request at most, less where the allocator asked for far more than is available; what to do
+    where the command has no size option."""
     oom = RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8000000000 bytes")
+    monkeypatch.setattr("distilkit.utils.limits.available_bytes", lambda: 16 * 10**9)
     assert "try --batch 4" in boundary.classify(oom, {"batch": 8, "imgsz": (512, 512)})[0]
-    assert "try --imgsz 256 512" in boundary.classify(oom, {"batch": 1, "imgsz": (512, 1024)})[0]
+    assert "try --imgsz 352 704" in boundary.classify(oom, {"batch": 1, "imgsz": (512, 1024)})[0]  # half the area
     assert "8.0 GB" in boundary.classify(oom)[0]
+    assert "use smaller images" in boundary.classify(oom, {"batch": 1})[0]  # predict: the images are the size
+    assert "try a smaller --imgsz" in boundary.classify(oom, {"batch": 1, "imgsz": None})[0]
+    monkeypatch.setattr("distilkit.utils.limits.available_bytes", lambda: 10**9)  # 1 GB of the 8 asked
+    assert (
+        "try --batch 6 "
+        in boundary.classify(
+            oom,
+            {"batch": 65},
+        )[0]
+        + " "
+    )  # 65 x 0.8 / 8
 
 
 def test_out_of_memory_in_a_command_names_half_its_batch(monkeypatch, tmp_path):

@@ -494,6 +494,8 @@ def test_a_run_directory_that_holds_more_than_its_config_is_kept(tmp_path, monke
         invocation.set(("distilkit demo", {"seed": 0}))
         kept, gone = increment_run_dir("demo"), increment_run_dir("demo", out=tmp_path / "a" / "b")
         (kept / "weights").mkdir()
+        (kept / "weights" / "last.safetensors").write_bytes(b"saved")  # an empty folder is scaffold: not this
+        (gone / "weights").mkdir()
         discard_unused_run_dirs()
     finally:
         made_run_dirs.reset(token)

@@ -328,3 +328,116 @@ def test_every_distill_option_defaults_to_its_schema_default():
                 assert p.default == want[p.name], f"distill {name} --{p.name}: {p.default!r} != {want[p.name]!r}"
                 checked += 1
     assert checked >= 30
+
+
+# ---- gaps a hostile tester found --------------------------------------------------------------------------------
+def test_opset_is_bounded_by_what_this_torch_exports():
+    from distilkit.schema import ONNX_MAX_OPSET, check_options
+
+    assert ONNX_MAX_OPSET == torch.onnx._constants.ONNX_MAX_OPSET  # an upgrade that moves it fails here
+    check_options({"opset": ONNX_MAX_OPSET})
+    with pytest.raises(DistilkitError, match=f"--opset {ONNX_MAX_OPSET + 1}: expected an integer >= 11 and <= 23"):
+        check_options({"opset": ONNX_MAX_OPSET + 1})
+
+
+def test_export_verification_on_named_data_that_cannot_load_is_one_line(tiny_ckpt, tmp_path, capsys):
+    from distilkit.engine.exporter import real_image
+
+    meta = read_meta(tiny_ckpt)
+    for data, root in (("folder", tmp_path / "nonexistent"), ("folder", None), ("camvid", tmp_path)):
+        with pytest.raises(DistilkitError) as e:
+            real_image(meta, data, root)
+        assert str(e.value).startswith(f"--data {data}: no image to verify the export on") and "\n" not in str(e.value)
+    assert real_image({**meta, "dataset": "camvid"}, None, tmp_path).ndim == 3  # no --data: a generated scene ...
+    assert "verifying on a generated street scene" in capsys.readouterr().err  # ... said aloud
+
+
+def test_a_sweep_value_given_twice_is_refused():
+    from distilkit.cli.compare import parse_sweep
+
+    for sweep in ("kd_weight=1,1", "kd_weight=1,2,1.0"):
+        with pytest.raises(DistilkitError, match="value 1(\\.0)? given twice; give each value once"):
+            parse_sweep(sweep)
+    assert parse_sweep("kd_weight=1,2") == ("kd_weight", [1, 2])
+
+
+def test_a_config_key_given_twice_is_refused(tmp_path, monkeypatch):
+    config = tmp_path / "twice.yaml"
+    config.write_text("iters: 1\niters: 2\n")
+    line = one_line_error(["train-teacher", "--config", str(config)], tmp_path, monkeypatch)
+    assert line == f"error: --config {config}: key 'iters' given twice"
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda m: m.update(hello=1), "unknown key 'hello'"),
+        (lambda m: m.update(ignore_index=-1), "'ignore_index'"),
+        (lambda m: m.update(ignore_index=10**12), "'ignore_index'"),
+        (lambda m: m.update(method="rm -rf"), "'method'"),
+        (lambda m: m.update(dataset="../../../etc"), "'dataset'"),
+        (lambda m: m.update(eval_classes=[0, 0, 1]), "'eval_classes' names a class id twice"),
+        (lambda m: m.update(eval_classes=[]), "'eval_classes'"),
+        (lambda m: m.update(metrics={"miou": float("nan")}), "'metrics' (at miou)"),
+        (lambda m: m.update(metrics={"loss": 1.0}), "'metrics' may not hold 'loss'"),
+        (lambda m: m.update(encoder_init="/etc/passwd"), "'encoder_init'"),
+        (lambda m: m.update(encoder_init={"weights": "imagenet", "url": "http://x"}), "may not hold 'url'"),
+        (lambda m: m["class_names"].__setitem__(0, "\x1b[2J\x1b[31mEVIL"), "'class_names' (at 0)"),
+        (lambda m: m["class_names"].__setitem__(0, "a\nerror: fake"), "'class_names' (at 0)"),
+        (lambda m: m.update(onnx={"opset": 99, "dynamic": True, "input_shape": [1, 3, 64, 128]}), "'onnx'"),
+    ],
+)
+def test_checkpoint_metadata_is_closed_and_bounded(tiny_ckpt, edit, words):
+    with pytest.raises(DistilkitError) as e:
+        validate_meta(edited(tiny_ckpt, edit), Path("x.safetensors"))
+    assert words in str(e.value) and "\n" not in str(e.value) and "\x1b" not in str(e.value)
+
+
+def test_every_key_distilkit_writes_is_in_the_metadata_schema(tiny_ckpt):
+    full = {**read_meta(tiny_ckpt), "val_data": "synth-city", "train_data": "synth-gta", "precision": "int8",
+            "format": "openvino", "encoder_init": {"weights": "imagenet", "source": "smp hub download"},
+            "metrics": {"miou": 0.5, "pixel_acc": 1.0, "step": 3}, "eval_classes": [0, 2],
+            "onnx": {"opset": 17, "dynamic": True, "input_shape": [1, 3, 64, 128]},
+            "calibration": {"data": "folder", "split": "train", "images": 8, "method": "minmax", "seed": 0,
+                            "keep_float": ["/encoder/model/conv_stem"]}}  # fmt: skip
+    assert validate_meta(json.dumps(full), Path("x.onnx")) == full
+
+
+def test_an_arm_result_of_another_run_is_not_reused(tiny_ckpt, tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    from distilkit.engine.compare import finished, read_arm
+
+    cfg = TrainConfig(iters=1)
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "args.json").write_text(cfg.to_json())
+    meta = edited(tiny_ckpt, lambda m: m.update(metrics={"miou": 0.5, "step": 1}))
+    save_file(load_file(str(tiny_ckpt)), str(tmp_path / "weights/last.safetensors"), metadata={FORMAT: meta})
+    row = {"miou": 50.0, "train_s": 1.0, "iters": 1, "per_class": dict.fromkeys(json.loads(meta)["class_names"], 1.0)}
+    (tmp_path / "arm.json").write_text(json.dumps(row))
+    assert finished(tmp_path, cfg)
+    assert not finished(tmp_path, TrainConfig(iters=2))  # a run of another length is not this experiment's
+    for bad in ({**row, "per_class": {"[/]": 1.0}}, {**row, "iters": 999}):
+        (tmp_path / "arm.json").write_text(json.dumps(bad))
+        assert not finished(tmp_path, cfg)
+        assert "training this arm again" in capsys.readouterr().err
+    (tmp_path / "arm.json").write_text(json.dumps({**row, "extra": 1}))
+    with pytest.raises(DistilkitError, match="malformed arm result \\('extra'"):
+        read_arm(tmp_path / "arm.json")
+
+
+@pytest.mark.parametrize("name", ["\x1b[2J\x1b[31mEVIL", "a\nerror: fake", ""])
+def test_folder_class_names_must_be_printable(tiny_data, tmp_path, name):
+    import shutil
+
+    from distilkit.data import build_dataset
+
+    root = tmp_path / "data"
+    shutil.copytree(tiny_data, root)
+    spec = json.loads((root / "classes.json").read_text())
+    spec["names"][3] = name
+    (root / "classes.json").write_text(json.dumps(spec))
+    with pytest.raises(DistilkitError) as e:
+        build_dataset("folder", "val", root)
+    assert f"class name {name!r} must be 1 to 200 printable characters" in str(e.value)
+    assert "\n" not in str(e.value) and "\x1b" not in str(e.value)

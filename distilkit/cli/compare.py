@@ -50,7 +50,11 @@ def parse_sweep(sweep: str | None) -> tuple[str | None, list]:
                 pass
         return v
 
-    return key.strip(), [value(v.strip()) for v in values.split(",")]
+    parsed = [value(v.strip()) for v in values.split(",")]
+    twice = next((v for i, v in enumerate(parsed) if v in parsed[:i]), None)
+    if twice is not None:  # the same arm trained twice would count as two samples of it
+        raise DistilkitError(f"--sweep {sweep}: value {twice} given twice; give each value once")
+    return key.strip(), parsed
 
 
 @user_errors

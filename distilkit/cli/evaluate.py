@@ -53,6 +53,7 @@ def evaluate(
     from distilkit.engine.validator import evaluate as run_eval
     from distilkit.utils.device import select_device
     from distilkit.utils.files import increment_run_dir, write_json
+    from distilkit.utils.limits import check_fits
 
     dev = select_device(device)
     weights = resolve_weights(weights)
@@ -60,6 +61,7 @@ def evaluate(
     data = data or meta.get("val_data") or meta["dataset"]
     dataset = build_dataset(data, split, data_root, skip_bad)
     size = tuple(imgsz) if imgsz else tuple(meta["imgsz"])
+    check_fits(batch, *size, training=False)  # before minutes of evaluation end in an out-of-memory error
     results = run_eval(model, dataset, info_from_meta(meta), size, dev, batch, workers, mode, amp, limit=limit)
     run_dir = increment_run_dir("evaluate", name, out, exist_ok)
     results.update(weights=str(weights), data=data, split=split, mode=mode, imgsz=list(size))

@@ -74,7 +74,7 @@ def _fail(message: str):
 def _config_loader():
     """yaml's SafeLoader with bounds checked while composing, before anything is built or walked: the number of
     values once aliases are expanded (nine aliases of nine aliases ... are 10^9 values to whatever walks them)
-    and the nesting depth (20,000 nested lists exhaust the recursion limit)."""
+    and the nesting depth (20,000 nested lists exhaust the recursion limit); and no key given twice."""
     import yaml
 
     from distilkit.errors import DistilkitError
@@ -99,6 +99,16 @@ def _config_loader():
             if weights[id(node)] > CONFIG_MAX_VALUES:
                 raise DistilkitError(f"expands to more than {CONFIG_MAX_VALUES:,} values (YAML aliases?)")
             return node
+
+        def construct_mapping(self, node, deep=False):
+            # yaml keeps the last of two equal keys without a word: which one was meant is the user's to say
+            seen = set()
+            for key, _ in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if key.value in seen:
+                        raise DistilkitError(f"key '{key.value}' given twice")
+                    seen.add(key.value)
+            return super().construct_mapping(node, deep)
 
     return BoundedLoader
 

@@ -29,6 +29,18 @@ def read_classes(root: Path) -> dict:
     raise DistilkitError(f"folder dataset at {root} needs classes.json or classes.yaml with a 'names' list")
 
 
+def _is_name(name: str) -> bool:
+    from pydantic import TypeAdapter, ValidationError
+
+    from distilkit.schema import Name
+
+    try:
+        TypeAdapter(Name).validate_python(name)
+    except ValidationError:
+        return False
+    return True
+
+
 @register_dataset("folder")
 def build_folder(root: Path | None, split: str) -> SegDataset:
     root = find_root(root, "folder", lambda p: (p / "images").is_dir() and (p / "masks").is_dir(), LAYOUT, "folder")
@@ -38,6 +50,11 @@ def build_folder(root: Path | None, split: str) -> SegDataset:
     names = spec.get("names") or ()
     if not isinstance(names, list | tuple) or not names or not all(isinstance(n, str) for n in names):
         raise DistilkitError(f"{root}/classes file needs a 'names' list of class names")
+    bad = next((n for n in names if not _is_name(n)), None)
+    if bad is not None:  # the schema's rule for a name (schema.Name): it is printed on the terminal and in errors
+        raise DistilkitError(f"{root}/classes file: class name {bad!r} must be 1 to 200 printable characters")
+    if len(set(names)) != len(names):
+        raise DistilkitError(f"{root}/classes file names a class twice; each class needs its own name")
     if len(names) > 255:  # label maps are 8-bit PNGs: 0..254 are classes, 255 is ignore
         raise DistilkitError(f"{root}/classes file names {len(names)} classes; the folder format holds at most 255")
     names = tuple(names)

@@ -14,7 +14,7 @@ import torch
 
 from distilkit import __version__
 from distilkit.data.base import DatasetInfo
-from distilkit.errors import DistilkitError
+from distilkit.errors import DistilkitError, first_line
 from distilkit.utils.files import atomic_write
 
 FORMAT = "distilkit-model"
@@ -220,7 +220,7 @@ def load_state(path: Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zips, foreign pickles refused by the safe unpickler, ...
-        raise DistilkitError(f"cannot resume from {path}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+        raise DistilkitError(f"cannot resume from {path}: {type(e).__name__}: {first_line(e)}") from None
     try:
         ResumeState.model_validate(state)
     except ValidationError as e:

@@ -30,17 +30,35 @@ class Arm:
 
 
 def run_finished(run_dir: Path, cfg: TrainConfig) -> bool:
-    """Whether `run_dir` holds a run of exactly this experiment that reached its last step."""
+    """Whether `run_dir` holds a run of exactly this experiment that reached its last step (of the requested
+    length; SAKD's arms set their own, which their args.json records)."""
     last = run_dir / "weights" / "last.safetensors"
     if not ((run_dir / "args.json").is_file() and last.is_file()):
         return False
     done = TrainConfig.from_file(run_dir / "args.json")
+    if cfg.method != "sakd" and done.iters != cfg.iters:
+        return False
     return same_experiment(done, cfg) and read_meta(last)["metrics"].get("step") == done.iters
 
 
 def finished(run_dir: Path, cfg: TrainConfig) -> bool:
-    """A finished run of this experiment whose arm result is recorded."""
-    return (run_dir / "arm.json").is_file() and run_finished(run_dir, cfg)
+    """A finished run of this experiment whose arm result is recorded, and recorded for that run: its length and
+    its classes those of the checkpoint (a result that is not is said aloud, and the arm trains again)."""
+    if not ((run_dir / "arm.json").is_file() and run_finished(run_dir, cfg)):
+        return False
+    row, meta = read_arm(run_dir / "arm.json"), read_meta(run_dir / "weights" / "last.safetensors")
+    names, scored = list(meta["class_names"]), list(row["per_class"])
+    classes_fit = set(scored) <= set(names) if meta.get("eval_classes") else sorted(scored) == sorted(names)
+    why = None
+    if row["iters"] != meta["metrics"]["step"]:
+        why = f"{row['iters']} iterations, not the run's {meta['metrics']['step']}"
+    elif not classes_fit:
+        why = "classes that are not those of the run's data"
+    if why is not None:
+        from distilkit.utils.console import warn
+
+        warn(f"{run_dir / 'arm.json'} records {why}: training this arm again")
+    return why is None
 
 
 def named_defaults(method: str, args: dict) -> dict:

@@ -15,8 +15,10 @@ from distilkit.data.transforms import normalize, pad_to_multiple, to_tensor
 from distilkit.engine.checkpoint import FORMAT
 from distilkit.engine.inference import class_map
 from distilkit.engine.predictor import OPENVINO_KEY, OnnxModel, import_openvino, load_backend
-from distilkit.errors import DistilkitError
+from distilkit.errors import DistilkitError, first_line
+from distilkit.utils.boundary import is_oom
 from distilkit.utils.files import WriteGuard, atomic_write, write_guard
+from distilkit.utils.limits import check_fits
 
 AXES = {0: "batch", 2: "height", 3: "width"}
 
@@ -26,6 +28,7 @@ def export_onnx(model, meta: dict, path: Path, opset: int = 17, dynamic: bool = 
     the metadata written into it."""
     import onnx
 
+    check_fits(batch, *meta["imgsz"], training=False)  # the traced input: refused before minutes of tracing
     x, _ = pad_to_multiple(torch.randn(batch, 3, *meta["imgsz"]), 32)
     meta = {**meta, "onnx": {"opset": opset, "dynamic": dynamic, "input_shape": list(x.shape)}}
 
@@ -46,7 +49,9 @@ def export_onnx(model, meta: dict, path: Path, opset: int = 17, dynamic: bool = 
     try:
         atomic_write(path, write)
     except (RuntimeError, ValueError, onnx.checker.ValidationError) as e:
-        raise DistilkitError(f"ONNX export failed at opset {opset}: {str(e).splitlines()[0]}") from None
+        if is_oom(e):  # the boundary's out-of-memory line says what to try
+            raise
+        raise DistilkitError(f"ONNX export failed at opset {opset}: {first_line(e)}") from None
     return meta
 
 
@@ -79,20 +84,40 @@ def verification_inputs(meta: dict, real: np.ndarray, dynamic: bool, batch: int)
 
 
 def real_image(meta: dict, data: str | None, data_root) -> np.ndarray:
-    """A real input for verification: the first image of `data` (or the checkpoint's dataset), else a
-    generated street scene when that dataset's files are not at hand."""
-    from distilkit.data import build_dataset
+    """A real input for verification: the first image of `data`, else of the checkpoint's own data set. A data set
+    the user named must load (one line when it cannot: a typo or a wrong --data-root would otherwise verify on
+    something else); without --data, a generated street scene stands in, said in a warning."""
     from distilkit.data.registry import dataset_names
     from distilkit.data.synth import GAME, generate
+    from distilkit.utils.console import warn
 
-    if data is not None and data not in dataset_names():  # a typo must not verify on a generated scene instead
-        raise DistilkitError(f"--data {data}: unknown dataset; known: {', '.join(dataset_names())}")
-    for name in [n for n in (data, meta.get("val_data"), meta.get("dataset")) if n]:
+    if data is not None:
+        if data not in dataset_names():
+            raise DistilkitError(f"--data {data}: unknown dataset; known: {', '.join(dataset_names())}")
+        return _first_image(data, data_root)
+    for name in dict.fromkeys(n for n in (meta.get("val_data"), meta.get("dataset")) if n):
         try:
-            return build_dataset(name, "val", data_root).load(0)[0]
-        except (DistilkitError, IndexError):
+            return _first_image(name, data_root)
+        except DistilkitError:
             continue
+    warn(f"verifying on a generated street scene: the model's data set {meta.get('dataset')} is not at hand "
+         "(--data NAME --data-root DIR to verify on a real image)")  # fmt: skip
     return generate(GAME, "val", 0)[0]
+
+
+def _first_image(name: str, data_root) -> np.ndarray:
+    """The first image of data set `name` (its val split, else its train split), or one line saying why not."""
+    from distilkit.data import build_dataset
+
+    error = None
+    for split in ("val", "train"):
+        try:
+            return build_dataset(name, split, data_root).load(0)[0]
+        except IndexError:
+            error = error or f"its {split} split holds no image"
+        except DistilkitError as e:
+            error = error or str(e)
+    raise DistilkitError(f"--data {name}: no image to verify the export on: {error}")
 
 
 PRECISIONS = ("fp32", "fp16", "int8")

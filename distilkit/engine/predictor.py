@@ -15,7 +15,7 @@ from PIL import Image
 from distilkit.data.transforms import base_scale, normalize
 from distilkit.engine.checkpoint import FORMAT, load_model
 from distilkit.engine.inference import class_map, infer_logits
-from distilkit.errors import DistilkitError
+from distilkit.errors import DistilkitError, first_line
 from distilkit.utils.limits import check_fits
 from distilkit.utils.threads import WriteBehind, prefetch
 
@@ -95,7 +95,7 @@ class OnnxModel(ExportedModel):
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as e:  # onnxruntime raises its own error types for invalid or foreign files
-            raise DistilkitError(f"cannot load ONNX model {path}: {str(e).splitlines()[0]}") from None
+            raise DistilkitError(f"cannot load ONNX model {path}: {first_line(e)}") from None
         self.meta = _distilkit_meta(self.session.get_modelmeta().custom_metadata_map.get(FORMAT), path, "ONNX")
         types = {"tensor(float)": "float32", "tensor(float16)": "float16"}
 
@@ -129,10 +129,13 @@ class OpenVinoModel(ExportedModel):
     def __init__(self, path: Path):
         ov = import_openvino()
         core = ov.Core()
+        if not (weights := Path(path).with_suffix(".bin")).is_file():
+            raise DistilkitError(f"cannot load OpenVINO model {path}: its weights {weights.name} are not beside it "
+                                 "(an IR is the .xml and the .bin together)")  # fmt: skip
         try:
             model = core.read_model(str(path))
         except Exception as e:  # OpenVINO raises its own error types for invalid or foreign files
-            raise DistilkitError(f"cannot load OpenVINO model {path}: {str(e).strip().splitlines()[0]}") from None
+            raise DistilkitError(f"cannot load OpenVINO model {path}: {first_line(e)}") from None
         raw = model.get_rt_info(OPENVINO_KEY).astype(str) if model.has_rt_info(OPENVINO_KEY) else None
         self.meta = _distilkit_meta(raw, path, "OpenVINO")
         types = {"f32": "float32", "f16": "float16"}

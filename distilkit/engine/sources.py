@@ -46,7 +46,7 @@ def resolve_source(source: str) -> Source:
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return Source("images", [path])
         raise DistilkitError(f"{path}: not an image or video file (by its extension)")
-    if path.exists():  # a pipe, socket or device: reading it could block forever or never end
+    if os.path.lexists(path):  # a pipe or device (read forever), a link in a loop or to nothing
         raise DistilkitError(f"{path}: not a regular file (a pipe or device?); give an image, a folder or a video")
     if any(ch in source for ch in "*?["):
         matches = sorted(p for p in expand_glob(source) if p.suffix.lower() in IMAGE_SUFFIXES)

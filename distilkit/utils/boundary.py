@@ -21,7 +21,7 @@ import time
 import traceback
 from pathlib import Path
 
-from distilkit.errors import DistilkitError, one_line
+from distilkit.errors import DistilkitError, first_line, one_line
 
 # What to say for an exception raised by a library, by the top-level package its class (or a base) comes from.
 LIBRARIES: dict[str, tuple[str, str]] = {
@@ -97,27 +97,38 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:.1f} GB"
 
 
-def _asked(text: str) -> str | None:
-    """The size an allocator said it was asked for (torch CPU: bytes; CUDA and numpy: with a unit)."""
+UNITS = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40, "P": 2**50}
+
+
+def _asked(text: str) -> int | None:
+    """The bytes an allocator said it was asked for (torch CPU: bytes; CUDA and numpy: with a unit)."""
     if m := re.search(r"tried to allocate (\d+) bytes", text, re.I):
-        return _gb(int(m.group(1)))
-    if m := re.search(r"allocate ([\d.]+ ?[KMGTP]i?B)", text, re.I):
-        return m.group(1)
+        return int(m.group(1))
+    if m := re.search(r"allocate ([\d.]+) ?([KMGTP])i?B", text, re.I):
+        return int(float(m.group(1)) * UNITS[m.group(2).upper()])
     return None
 
 
-def smaller(kwargs: dict | None) -> str:
-    """A smaller size to try, from the command's own options: half the batch, or half the image size."""
+def smaller(kwargs: dict | None, asked: int | None = None) -> str:
+    """A size to try, from the command's own options and, when the allocator said how much it was asked for,
+    the memory available: a batch scaled to fit (at most half), else an image size scaled so, else what to do
+    where the command has neither option (predict's images are the inputs themselves)."""
+    from distilkit.utils.limits import available_bytes
+
     kwargs = kwargs or {}
     batch, imgsz = kwargs.get("batch"), kwargs.get("imgsz")
+    fit = min(0.5, 0.8 * available_bytes() / asked) if asked else 0.5  # the share of the request that fits
     if isinstance(batch, int) and batch > 1:
-        return f"try --batch {batch // 2}"
+        return f"try --batch {max(1, int(batch * fit))}"
     if imgsz and all(isinstance(v, int) and v > 1 for v in imgsz):
-        return f"try --imgsz {imgsz[0] // 2} {imgsz[1] // 2}"
-    return "try a smaller --batch or --imgsz (or smaller inputs)"
+        side = fit**0.5
+        return f"try --imgsz {max(32, int(imgsz[0] * side) // 32 * 32)} {max(32, int(imgsz[1] * side) // 32 * 32)}"
+    if "imgsz" in kwargs:
+        return "try a smaller --imgsz"
+    return "the input is too large for this machine's memory: use smaller images of a usual aspect ratio"
 
 
-def _is_oom(e: BaseException) -> bool:
+def is_oom(e: BaseException) -> bool:
     if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
         return True
     return isinstance(e, RuntimeError) and any(t in str(e) for t in OOM_TEXT)
@@ -132,13 +143,6 @@ def _library(e: BaseException) -> str | None:
     if "Exception from src/" in str(e):
         return "openvino"
     return None
-
-
-def _first_line(e: BaseException) -> str:
-    """The first line that says something (OpenVINO starts with the C++ source location)."""
-    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-    said = [ln for ln in lines if not re.fullmatch(r"Exception from \S+:\d+:?", ln)]
-    return (said or lines or [type(e).__name__])[0]
 
 
 def _printing(e: BaseException) -> bool:
@@ -176,15 +180,15 @@ def classify(e: BaseException, kwargs: dict | None = None) -> tuple[str | None, 
         return "interrupted", EXIT_CTRL_C
     if isinstance(e, BrokenPipeError) or (isinstance(e, OSError) and e.errno == errno.EPIPE):
         return None, EXIT_PIPE  # `distilkit ... | head`: the reader has what it wanted
-    if _is_oom(e):
+    if is_oom(e):
         asked = _asked(str(e))
-        size = f" (an allocation of {asked} failed)" if asked else ""
-        return f"error: out of memory{size}; {smaller(kwargs)}", EXIT_ERROR
+        size = f" (an allocation of {_gb(asked)} failed)" if asked else ""
+        return f"error: out of memory{size}; {smaller(kwargs, asked)}", EXIT_ERROR
     if isinstance(e, RecursionError):
         return "error: input nested too deeply to read (recursion limit); simplify it", EXIT_ERROR
     if (lib := _library(e)) is not None:
         name, hint = LIBRARIES[lib]
-        return f"error: {name}: {_first_line(e)} ({hint})", EXIT_ERROR
+        return f"error: {name}: {first_line(e)} ({hint})", EXIT_ERROR
     if isinstance(e, OSError):
         return f"error: {_os_error(e)}", EXIT_ERROR
     return None, -1
@@ -258,7 +262,7 @@ def fail(e: BaseException, kwargs: dict | None = None) -> int:
         log = write_crash_log(e)
         where = f"traceback in {log}" if log else "no crash log could be written"
         how = "" if debugging() else "; rerun with --debug to print it"
-        line, code = f"error: internal error: {type(e).__name__}: {_first_line(e)} ({where}{how})", EXIT_ERROR
+        line, code = f"error: internal error: {type(e).__name__}: {first_line(e)} ({where}{how})", EXIT_ERROR
     _print(line)
     return code
 
