@@ -402,7 +402,8 @@ def check_meta(meta: Any) -> Meta:
         if err["type"] == "extra_forbidden":
             raise ValueError(f"'{top}' may not hold '{inner}'" if inner else f"unknown key '{top}'") from None
         where = f"'{top}'" + (f" (at {inner})" if inner else "")
-        raise ValueError(f"{where}: {err['msg'].lower()}, got {_show(err.get('input'))}") from None
+        msg = err["msg"][:1].lower() + err["msg"][1:]  # pydantic's own words: "string should match pattern ..."
+        raise ValueError(f"{where}: {msg}, got {_show(err.get('input'))}") from None
     n = m.num_classes
     if m.arch.num_classes is not None and m.arch.num_classes != n:
         raise ValueError(f"'num_classes' {n} disagrees with the model head's {m.arch.num_classes}")

@@ -209,3 +209,26 @@ def test_predict_changes_no_file_that_was_there(tiny_ckpt, names, where):
         assert len({name_key(o["mask"]) for o in outputs}) == len(names) == len(list((out / "masks").rglob("*.png")))
         for o in outputs:
             assert Image.open(o["mask"]).size[1] == 8 + names.index(Path(o["source"]).name)
+
+
+def test_a_failed_write_names_the_file_asked_for_not_its_temp_file(tmp_path):
+    """atomic_write writes a hidden temp file beside the target: an error on it (or on making it) names the
+    target, the path the user gave."""
+    from distilkit.utils.files import atomic_write
+
+    target = tmp_path / "nowhere" / "x.onnx"
+    (tmp_path / "nowhere").write_text("a file where the folder should be")
+
+    def write(p: Path) -> None:
+        raise AssertionError("never reached: the temp file cannot be made")
+
+    with pytest.raises(OSError) as caught:
+        atomic_write(target, write)
+    assert caught.value.filename == str(target)
+
+    def fails(p: Path) -> None:
+        raise PermissionError(13, "Permission denied", str(p))
+
+    with pytest.raises(PermissionError) as caught:
+        atomic_write(tmp_path / "y.onnx", fails)
+    assert caught.value.filename == str(tmp_path / "y.onnx")

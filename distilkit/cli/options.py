@@ -179,6 +179,8 @@ def _load_config(ctx: typer.Context, value: Path | None) -> Path | None:
         name = str(key).replace("-", "_")
         if name not in options:
             _fail(f"--config {value}: unknown option '{key}' for `{ctx.command_path}`")
+        if name in defaults:  # val_every and val-every: one option given twice
+            _fail(f"--config {value}: option '{key}' given twice (as '-' and '_' spellings)")
         opt = options[name]
         try:  # the option's own conversion, as for a value typed on the command line
             if hasattr(opt, "get_runtime_param"):  # typer >= 0.2x carries its own click

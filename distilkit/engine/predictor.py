@@ -16,6 +16,7 @@ from distilkit.data.transforms import base_scale, normalize
 from distilkit.engine.checkpoint import FORMAT, load_model
 from distilkit.engine.inference import class_map, infer_logits
 from distilkit.errors import DistilkitError, first_line
+from distilkit.utils.boundary import is_oom
 from distilkit.utils.limits import check_fits
 from distilkit.utils.threads import WriteBehind, prefetch
 
@@ -135,7 +136,8 @@ class OpenVinoModel(ExportedModel):
         try:
             model = core.read_model(str(path))
         except Exception as e:  # OpenVINO raises its own error types for invalid or foreign files
-            raise DistilkitError(f"cannot load OpenVINO model {path}: {first_line(e)}") from None
+            raise DistilkitError(f"cannot load OpenVINO model {path}: {first_line(e)} (is {weights.name} whole, "
+                                 "written with this .xml?)") from None  # fmt: skip
         raw = model.get_rt_info(OPENVINO_KEY).astype(str) if model.has_rt_info(OPENVINO_KEY) else None
         self.meta = _distilkit_meta(raw, path, "OpenVINO")
         types = {"f32": "float32", "f16": "float16"}
@@ -209,7 +211,15 @@ class Predictor:
         x = normalize(x, self.meta["mean"], self.meta["std"])
         if self.half:
             x = x.half()
-        logits = infer_logits(self.model, x, self.imgsz, self.mode)
+        try:
+            logits = infer_logits(self.model, x, self.imgsz, self.mode)
+        except RuntimeError as e:
+            if len(frames) > 1 or not is_oom(e):  # a batch: the boundary's line says which --batch to try
+                raise
+            h, w = frames[0].shape[:2]
+            raise DistilkitError(f"out of memory on one image of {h}x{w} (this model scales it to cover "
+                                 f"{self.imgsz[0]}x{self.imgsz[1]}): resize it, or crop it to a usual aspect "
+                                 "ratio") from None  # fmt: skip
         return list(class_map(logits).to(torch.uint8).cpu().numpy())
 
 

@@ -35,8 +35,9 @@ def resolve_source(source: str) -> Source:
         if len(files) < len(named):
             from distilkit.utils.console import warn
 
+            skipped = ", ".join(p.name for p in named if p not in files)[:200]
             warn(f"skipping {len(named) - len(files)} entries of {path} that are not regular files "
-                 f"(folders, pipes, devices): {', '.join(p.name for p in named if p not in files)[:200]}")  # fmt: skip
+                 f"(folders, pipes, devices, broken links): {skipped}")  # fmt: skip
         if not files:
             raise DistilkitError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {path}")
         return Source("images", files)
@@ -47,7 +48,8 @@ def resolve_source(source: str) -> Source:
             return Source("images", [path])
         raise DistilkitError(f"{path}: not an image or video file (by its extension)")
     if os.path.lexists(path):  # a pipe or device (read forever), a link in a loop or to nothing
-        raise DistilkitError(f"{path}: not a regular file (a pipe or device?); give an image, a folder or a video")
+        raise DistilkitError(f"{path}: not a regular file (a pipe, a device, or a link that loops or leads "
+                             "nowhere); give an image, a folder or a video")  # fmt: skip
     if any(ch in source for ch in "*?["):
         matches = sorted(p for p in expand_glob(source) if p.suffix.lower() in IMAGE_SUFFIXES)
         files = list({p.resolve(): p for p in reversed(matches)}.values())[::-1]  # a file reached twice: once

@@ -327,7 +327,10 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DistilkitError(disk_full_message(path)) from None
-        if isinstance(e, OSError) and (e.filename is None or str(e.filename) in (tmp, str(path.parent))):
+        named = Path(str(e.filename)) if isinstance(e, OSError) and e.filename is not None else None
+        if isinstance(e, OSError) and (
+            named is None or named == path.parent or named.name.startswith(f".{path.name}.")
+        ):
             e.filename = str(path)  # the user asked for `path`: the temp file's name means nothing to them
         raise
 

@@ -73,5 +73,6 @@ def check_fits(
     else:
         scale = (free / one) ** 0.5
         hint = f"try --imgsz {max(32, int(height * scale) // 32 * 32)} {max(32, int(width * scale) // 32 * 32)}"
+        hint += " --batch 1" if batch > 1 else ""  # the size alone is too large; every other input doubles it
     what = what or f"--imgsz {height} {width} x --batch {batch}"
     raise DistilkitError(f"{what} needs about {need / 1e9:.1f} GB, {free / 1e9:.1f} GB available; {hint}")
