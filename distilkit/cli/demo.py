@@ -43,6 +43,7 @@ def demo(
     start = time.perf_counter()
     r = run_comparison(c)
     wall = time.perf_counter() - start
+    write_json(folder / "demo.json", {**r, "wall_s": wall, "experiment": DEMO})  # saved before anything prints
     n = c.adapt_iters
     table = Table(title=f"{c.src} (labelled) -> {c.tgt} (unlabelled): target mIoU, first {c.val_limit} val images")
     for col in ("arm", "network", "steps", "target mIoU"):
@@ -57,7 +58,6 @@ def demo(
     print_table(table)
     gain = 100 * (r["duda_student"] - r["student_source_only"])
     control = 100 * (r["duda_student"] - r["student_continued"])
-    write_json(folder / "demo.json", {**r, "wall_s": wall, "experiment": DEMO})
     console.print(
         f"DUDA small student {100 * r['duda_student']:.1f} target mIoU: {gain:+.1f} over source only "
         f"({100 * r['student_source_only']:.1f}), {control:+.1f} over the equal-step control "

@@ -343,8 +343,9 @@ def report(method: DUDA, final: dict, run_dir) -> None:
         table.add_column(col, justify="right" if col == "mIoU" else "left")
     for r in rows:
         table.add_row(r["stage"], r["network"], f"{100 * r['miou']:.2f}")
-    print_table(table)
     classes = next((s["classes"] for s in method.stages if "classes" in s), None)
+    write_json(run_dir / "stages.json", {"stages": rows, "inconsistency": classes})  # saved before anything prints
+    print_table(table)
     if classes:
         inc = Table(title="stage 2: class inconsistency I_c = 1 - IoU(LT, SS) and weights I'_c")
         for col in ("class", "I_c", "I'_c", "w_ce = 2 - I'_c", "w_kd = I'_c"):
@@ -352,10 +353,9 @@ def report(method: DUDA, final: dict, run_dir) -> None:
         for name, v in classes.items():
             w = v["weight"]
             inc.add_row(name, f"{v['inconsistency']:.3f}", f"{w:.3f}", f"{2 - w:.3f}", f"{w:.3f}")
-        print_table(inc)
         lines = ["class,inconsistency,weight"] + [f"{n},{v['inconsistency']},{v['weight']}" for n, v in classes.items()]
         atomic_write(run_dir / "inconsistency.csv", lambda p: p.write_text("\n".join(lines) + "\n"))
-    write_json(run_dir / "stages.json", {"stages": rows, "inconsistency": classes})
+        print_table(inc)
     report_eval(final, run_dir, f"{name} small student on {method.args['tgt']} ({method.tgt_val.split}), final")
     deployed = run_dir / "weights" / "best.safetensors"
     saved = "teacher" in method.extra_checkpoints()  # LT adapted by DUDA, else the --teacher checkpoint as given
