@@ -220,10 +220,10 @@ def test_arch_arguments_must_be_the_builders_own(tiny_ckpt, tmp_path):
 
 def test_label_spaces_match_by_names_not_count(tiny_ckpt):
     meta = read_meta(tiny_ckpt)
-    check_label_space(meta, meta["class_names"], "--teacher t")
+    check_label_space(meta["class_names"], meta["class_names"], "--teacher t")
     other = [f"class{i}" for i in range(len(meta["class_names"]))]
     with pytest.raises(DistilkitError) as e:
-        check_label_space(meta, other, "--teacher t")
+        check_label_space(meta["class_names"], other, "--teacher t")
     line = str(e.value)
     assert "--teacher t predicts 19 classes [road, sidewalk" in line and "19 classes [class0, class1" in line
     assert "class10" not in line  # a long list is shortened: first five, then the last two

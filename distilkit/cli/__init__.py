@@ -10,6 +10,7 @@ import typer.core
 
 from distilkit import __version__
 from distilkit.cli import compare, demo, deploy, distill, evaluate, info, train
+from distilkit.utils import boundary
 
 
 class OneLineGroup(typer.core.TyperGroup):
@@ -26,12 +27,12 @@ class OneLineGroup(typer.core.TyperGroup):
                 raise
             ctx = getattr(e, "ctx", None)
             hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-            typer.secho(f"error: {e.format_message()}{hint}", fg="red", err=True)
+            boundary.say(f"error: {e.format_message()}{hint}")
             sys.exit(e.exit_code)
         except RuntimeError as e:  # click's Abort: end of input at a prompt
             if type(e).__name__ != "Abort":
                 raise
-            typer.secho("interrupted", fg="red", err=True)
+            boundary.say("interrupted")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)  # an int is an Exit's code; a command returns None
 
@@ -62,8 +63,6 @@ def root(
     ] = False,
 ) -> None:
     """distilkit: train teachers, distil students, evaluate, predict, benchmark and export."""
-    from distilkit.utils import boundary
-
     boundary.debug = debug
 
 
@@ -82,11 +81,10 @@ app.command("datasets")(info.datasets)
 def main() -> None:
     """The console script: the one error boundary around the whole app, so exceptions raised outside a
     command (Click callbacks, imports) end as one line too; SIGTERM ends like Ctrl-C."""
-    from distilkit.utils import boundary
     from distilkit.utils.limits import check_thread_env
 
     if line := check_thread_env():
-        typer.secho(f"error: {line}", fg="red", err=True)
+        boundary.say(f"error: {line}")
         sys.exit(2)
     boundary.install_signals()
     if "--debug" in sys.argv[2:]:  # accepted anywhere on the line: it belongs to the root callback

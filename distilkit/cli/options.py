@@ -67,7 +67,9 @@ CONFIG_MAX_DEPTH = 50  # option values are scalars and short lists; deeper is no
 
 
 def _fail(message: str):
-    typer.secho(f"error: {message}", fg="red", err=True)
+    from distilkit.utils.boundary import say
+
+    say(f"error: {message}")
     raise typer.Exit(1)
 
 

@@ -196,12 +196,14 @@ def show_names(names) -> str:
     return f"{len(names)} classes [{', '.join(shown)}]"
 
 
-def check_label_space(meta: dict, class_names, what: str) -> None:
-    """Refuse a checkpoint (named by `what`, e.g. '--teacher X') that predicts another label space: the same
-    class names in the same order, not merely as many (another data set's 11 classes are not CamVid's)."""
-    if list(meta["class_names"]) != list(class_names):
-        raise DistilkitError(f"{what} predicts {show_names(meta['class_names'])}, but the data has "
-                             f"{show_names(class_names)}: a model of another label space")  # fmt: skip
+def check_label_space(
+    model_names, data_names, what: str, data: str = "the data", advice: str = "a model of another label space"
+) -> None:
+    """Refuse a model (named by `what`, e.g. '--teacher X') that predicts another label space than `data`'s: the
+    same class names in the same order, not merely as many (another data set's 11 classes are not CamVid's)."""
+    if list(model_names) != list(data_names):
+        raise DistilkitError(f"{what} predicts {show_names(model_names)}, but {data} has {show_names(data_names)}: "
+                             f"{advice}")  # fmt: skip
 
 
 def save_state(path: Path, state: dict) -> None:

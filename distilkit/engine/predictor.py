@@ -105,7 +105,7 @@ class OnnxModel(ExportedModel):
 
         check_graph(path, sig(self.session.get_inputs()), sig(self.session.get_outputs()), self.meta["num_classes"])
         self.input = self.session.get_inputs()[0].name
-        self.static = [d if isinstance(d, int) else None for d in self.session.get_inputs()[0].shape]
+        self.static = sig(self.session.get_inputs())[0][0]
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input: x})[0]
@@ -153,8 +153,7 @@ class OpenVinoModel(ExportedModel):
             return [(dims(p), types.get(p.get_element_type().get_type_name(), "other")) for p in ports]
 
         check_graph(path, sig(model.inputs), sig(model.outputs), self.meta["num_classes"])
-        shape = model.inputs[0].partial_shape
-        self.static = [d.get_length() if d.is_static else None for d in shape]
+        self.static = sig(model.inputs)[0][0]
         # f32 arithmetic: on CPUs with bf16 units OpenVINO would otherwise run an fp32 IR in bf16 (its default)
         self.compiled = core.compile_model(
             model, "CPU", {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": torch.get_num_threads()}
@@ -191,15 +190,19 @@ class Predictor:
         self.model, self.meta, self.device, self.mode, self.half = model, meta, device, mode, half
         self.imgsz = tuple(meta["imgsz"])
         self.palette = np.asarray(meta["palette"], dtype=np.float32)
+        self.fitted: set[tuple[int, int, int]] = set()  # (batch, H, W) checked: a video's frames are checked once
 
     def check_fits(self, frames: list[np.ndarray]) -> None:
         """Refuse frames whose size, scaled to cover the model's input size, cannot fit in memory (a 1x10000
         image scales to 512x5120000), before any work on them."""
         h, w = frames[0].shape[:2]
+        if (len(frames), h, w) in self.fitted:
+            return
         s = base_scale(h, w, self.imgsz)
         sh, sw = max(1, round(h * s)), max(1, round(w * s))
         check_fits(len(frames), sh, sw, training=False, what=f"an image of {h}x{w} (scaled to {sh}x{sw}) x --batch "
                    f"{len(frames)}", advice="crop or resize the image to a usual aspect ratio")  # fmt: skip
+        self.fitted.add((len(frames), h, w))
 
     @torch.no_grad()
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from distilkit.data.transforms import base_scale, normalize, resize_image, to_tensor
-from distilkit.engine.checkpoint import FORMAT
+from distilkit.engine.checkpoint import FORMAT, check_label_space
 from distilkit.errors import DistilkitError
 from distilkit.utils.files import claim
 
@@ -72,13 +72,8 @@ def submodules(names: list[str], head: str) -> tuple[str, list[str]]:
 
 def calibration_inputs(meta: dict, dataset, n: int, seed: int, input_hw: tuple[int, int]) -> list[np.ndarray]:
     """`n` seeded images of `dataset`, normalised with the model's mean/std, resized to the export's input."""
-    if list(dataset.info.class_names) != list(meta["class_names"]):  # the same names in order, not as many
-        from distilkit.engine.checkpoint import show_names
-
-        raise DistilkitError(
-            f"calibration set '{dataset.info.name}' has {show_names(dataset.info.class_names)}, the model "
-            f"({meta['dataset']}) {show_names(meta['class_names'])}; calibrate on the model's own data"
-        )
+    check_label_space(meta["class_names"], dataset.info.class_names, f"the model ({meta['dataset']})",
+                      f"calibration set '{dataset.info.name}'", "calibrate on the model's own data")  # fmt: skip
     if n < 1:
         raise DistilkitError(f"--calib-images {n}: at least 1 image is needed")
     if len(dataset) == 0:

@@ -9,6 +9,7 @@ import torch
 
 from distilkit.data.base import DatasetInfo, SegDataset
 from distilkit.data.loader import EvalView, eval_loader
+from distilkit.engine.checkpoint import check_label_space
 from distilkit.engine.inference import class_map, infer_logits
 from distilkit.engine.metrics import confusion_matrix, summarize
 from distilkit.errors import DistilkitError
@@ -38,13 +39,8 @@ def evaluate(
     limit: int | None = None,
 ) -> dict:
     """Evaluate `model` (trained in the class space `info`) on `dataset`; returns metrics and speed."""
-    if list(dataset.info.class_names) != list(info.class_names):  # the same names in order, not as many
-        from distilkit.engine.checkpoint import show_names
-
-        raise DistilkitError(
-            f"model predicts {show_names(info.class_names)} but dataset '{dataset.info.name}' has "
-            f"{show_names(dataset.info.class_names)}; evaluate on data in the same label space"
-        )
+    check_label_space(info.class_names, dataset.info.class_names, "model", f"dataset '{dataset.info.name}'",
+                      "evaluate on data in the same label space")  # fmt: skip
     if mode not in ("whole", "slide"):
         raise DistilkitError(f"--mode {mode}: expected whole or slide")
     was_training = model.training

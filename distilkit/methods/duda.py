@@ -92,7 +92,7 @@ class DUDA(Method):
         if not path:
             return create_model(arch, n, self.cfg.pretrained, **model_args)
         model, meta = load_model(path)
-        check_label_space(meta, self._info.class_names, f"--{role} {path}")
+        check_label_space(meta["class_names"], self._info.class_names, f"--{role} {path}")
         return model
 
     def _feature_distance_setup(self) -> tuple[dict, list[int] | None]:

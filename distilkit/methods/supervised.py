@@ -35,7 +35,7 @@ class Supervised(Method):
         if not weights:
             return create_model(self.cfg.model, n, self.cfg.pretrained, **self.cfg.model_args)
         model, meta = load_model(weights)
-        check_label_space(meta, self._info.class_names, f"--weights {weights}")
+        check_label_space(meta["class_names"], self._info.class_names, f"--weights {weights}")
         return model
 
     def default_imgsz(self) -> tuple[int, int]:

@@ -30,7 +30,7 @@ class TeacherStudent(Supervised):
         self.teacher, self.teacher_meta = load_model(teacher)
         self.teacher.requires_grad_(False)
         super().__init__(cfg)
-        check_label_space(self.teacher_meta, self._info.class_names, f"--teacher {teacher}")
+        check_label_space(self.teacher_meta["class_names"], self._info.class_names, f"--teacher {teacher}")
 
     def default_imgsz(self) -> tuple[int, int]:
         return tuple(self.teacher_meta["imgsz"])  # the student sees what the teacher was trained on

@@ -263,11 +263,12 @@ def fail(e: BaseException, kwargs: dict | None = None) -> int:
         where = f"traceback in {log}" if log else "no crash log could be written"
         how = "" if debugging() else "; rerun with --debug to print it"
         line, code = f"error: internal error: {type(e).__name__}: {first_line(e)} ({where}{how})", EXIT_ERROR
-    _print(line)
+    say(line)
     return code
 
 
-def _print(line: str) -> None:
+def say(line: str) -> None:
+    """The one line on stderr, in red: every error distilkit reports is printed here."""
     try:
         import typer
 
