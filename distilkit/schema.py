@@ -400,6 +400,7 @@ def check_meta(meta: Any) -> Meta:
         err = e.errors()[0]
         top, inner = err["loc"][0], ".".join(map(str, err["loc"][1:]))
         if err["type"] == "extra_forbidden":
+            top, inner = printable(str(top)), printable(inner)
             raise ValueError(f"'{top}' may not hold '{inner}'" if inner else f"unknown key '{top}'") from None
         where = f"'{top}'" + (f" (at {inner})" if inner else "")
         msg = err["msg"][:1].lower() + err["msg"][1:]  # pydantic's own words: "string should match pattern ..."
@@ -566,6 +567,11 @@ def expected(annotation: Any, metadata: list | None = None) -> str:
     return f"{kind} {bounds}".strip()
 
 
+def printable(text: str) -> str:
+    """A key or name from a file as one printable line: control characters (a newline) escaped."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 def nearest(key: str, known: set[str]) -> str:
     close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(sorted(known))}"
@@ -580,7 +586,7 @@ def validate(schema: type[BaseModel], values: dict, what: str, known: set[str]) 
         errors = e.errors()
     extra = next((err for err in errors if err["type"] == "extra_forbidden"), None)
     if extra is not None:
-        key = ".".join(map(str, extra["loc"]))
+        key = printable(".".join(map(str, extra["loc"])))
         sub = _sub_schema(schema, str(extra["loc"][0])) if len(extra["loc"]) > 1 else None
         keys = set(sub.model_fields) if sub is not None else known
         kind, _, owner = what.partition(" for ")

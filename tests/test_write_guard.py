@@ -174,7 +174,7 @@ file_names = st.lists(st.tuples(stems, suffixes).map("".join), min_size=1, max_s
 
 
 @given(names=file_names)
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 def test_output_names_are_unique_case_insensitively(names):
     out = output_names([Path("/data") / n for n in names])
     assert len({name_key(n) for n in out}) == len(names)
@@ -182,7 +182,7 @@ def test_output_names_are_unique_case_insensitively(names):
 
 
 @given(names=file_names, where=st.sampled_from(["new", "old", "source"]))
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 def test_predict_changes_no_file_that_was_there(tiny_ckpt, names, where):
     """Images under generated names in a folder that also holds the user's other files: predicted into a new
     folder inside it, each image gets its own mask; into a folder of it that held files, or into itself

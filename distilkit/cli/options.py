@@ -180,7 +180,9 @@ def _load_config(ctx: typer.Context, value: Path | None) -> Path | None:
     for key, raw in read_config(value).items():
         name = str(key).replace("-", "_")
         if name not in options:
-            _fail(f"--config {value}: unknown option '{key}' for `{ctx.command_path}`")
+            from distilkit.schema import printable
+
+            _fail(f"--config {value}: unknown option '{printable(str(key))}' for `{ctx.command_path}`")
         if name in defaults:  # val_every and val-every: one option given twice
             _fail(f"--config {value}: option '{key}' given twice (as '-' and '_' spellings)")
         opt = options[name]

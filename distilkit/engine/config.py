@@ -76,9 +76,10 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(k for k in raw if k not in known)
         if unknown:
-            from distilkit.schema import nearest
+            from distilkit.schema import nearest, printable
 
-            raise DistilkitError(f"cannot read {path}: unknown setting '{unknown[0]}'{nearest(unknown[0], known)}")
+            raise DistilkitError(f"cannot read {path}: unknown setting '{printable(unknown[0])}'"
+                                 f"{nearest(unknown[0], known)}")  # fmt: skip
         values = dict(raw)
         if isinstance(values.get("imgsz"), list):
             values["imgsz"] = tuple(values["imgsz"])
